@@ -230,7 +230,8 @@ test('header auth errors', () => {
   assertS3Error(withAuth(good.replace(',Signature=', ',Foo=')), 'AuthorizationHeaderMalformed');
   assertS3Error(withAuth(good.replace(',Signature=', ', Credential=x, Signature=')), 'AuthorizationHeaderMalformed');
   assertS3Error(withAuth(good.replace('Credential=', 'Credential=x/')), 'AuthorizationHeaderMalformed');
-  assertS3Error(withAuth('AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg='), 'InvalidArgument', /Unsupported/);
+  // SigV2 headers go to api/auth/sigv2.ts (test/sigv2.test.ts); this request carries no Date it could check.
+  assertS3Error(withAuth('AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg='), 'AccessDenied', /Date/);
   assertS3Error(withAuth(good.replace('AWS4-HMAC-SHA256', 'AWS4-ECDSA-P256-SHA256')), 'NotImplemented');
   assertS3Error(withAuth(good + 'x'.repeat(9000)), 'AuthorizationHeaderMalformed');
   assertS3Error(get({ 'x-amz-date': '20130524T000000' }), 'AccessDenied', /valid Date or x-amz-date/);
@@ -284,7 +285,7 @@ test('presigned errors', () => {
   assertS3Error(get(q.replace('&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404', '')),
     'AuthorizationQueryParametersError');
   assertS3Error(get('AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1141889120&Signature=vjbyPxybdZaNmGa%2ByT272YEAiv4%3D'),
-    'InvalidArgument', /Version 2/);
+    'AccessDenied', /expired/); // SigV2 presigned URLs are verified by api/auth/sigv2.ts; this one is from 2006
   assertS3Error(() => verifyRequest(request('GET', '/test.txt', q, { host: 'examplebucket.s3.amazonaws.com', 'x-amz-acl': 'public-read' }), creds, exampleNowMs),
     'AccessDenied', /not signed/);
 });

@@ -14,6 +14,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { S3Error } from '../errors.ts';
 import { accessKeyIdLengthMax, type CredentialStore } from './credentials.ts';
+import { verifyHeaderV2, verifyPresignedV2 } from './sigv2.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types (the HTTP layer's contract).
@@ -26,6 +27,8 @@ export interface RequestToVerify {
   rawQuery: string;
   /** lower-cased names -> value (duplicates already joined with ',') */
   headers: ReadonlyMap<string, string>;
+  /** the bucket named by the Host header (virtual-host style); SigV2 signs it as part of the resource */
+  virtualHostBucket?: string;
 }
 
 export type PayloadMode =
@@ -368,6 +371,9 @@ export function verifyRequest(req: RequestToVerify, creds: CredentialStore, nowM
     p.name === 'X-Amz-Signature' || p.name === 'X-Amz-Algorithm' || p.name === 'X-Amz-Credential');
 
   let parsed: ParsedSignature;
+  if (authorization !== undefined && authorization.startsWith('AWS ')) {
+    return verifyHeaderV2(req, authorization, creds, nowMs);
+  }
   if (authorization !== undefined) {
     if (isPresignAttempt) {
       throw new S3Error('InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, ' +
@@ -378,7 +384,7 @@ export function verifyRequest(req: RequestToVerify, creds: CredentialStore, nowM
     parsed = parseQueryAuth(req, query, nowMs);
   } else {
     if (query.some((p) => p.name === 'AWSAccessKeyId') && query.some((p) => p.name === 'Signature')) {
-      throw new S3Error('InvalidArgument', 'Signature Version 2 query-string authentication is not supported; use Signature Version 4.');
+      return verifyPresignedV2(req, creds, nowMs);
     }
     return { kind: 'anonymous' };
   }

@@ -1,0 +1,152 @@
+// Writing responses to a uWebSockets.js HttpResponse: status + headers + body in one corked write, and
+// streamed bodies with download backpressure (tryEnd / onWritable), so a slow reader holds at most one
+// engine chunk in memory. Every use of `res` is guarded: touching it after onAborted crashes the process.
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+
+const statusTexts: Readonly<Record<number, string>> = {
+  200: 'OK',
+  204: 'No Content',
+  206: 'Partial Content',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  416: 'Requested Range Not Satisfiable',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+};
+
+export type HeaderList = Array<readonly [string, string]>;
+
+export class ResponseWriter {
+  private abortedFlag = false;
+  private started = false;
+  private finished = false;
+  private onAbortWaiter: (() => void) | undefined;
+  status = 0;
+  bytesSent = 0;
+
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly baseHeaders: HeaderList,
+  ) {}
+
+  get aborted(): boolean {
+    return this.abortedFlag;
+  }
+
+  /** true once a status line has been written (an error can no longer be rendered as XML) */
+  get hasStarted(): boolean {
+    return this.started;
+  }
+
+  get isOpen(): boolean {
+    return !this.abortedFlag && !this.finished;
+  }
+
+  /** wired to res.onAborted by the server */
+  markAborted(): void {
+    this.abortedFlag = true;
+    const waiter = this.onAbortWaiter;
+    this.onAbortWaiter = undefined;
+    waiter?.();
+  }
+
+  private writeHead(status: number, headers: HeaderList): void {
+    this.status = status;
+    this.started = true;
+    this.res.writeStatus(`${status} ${statusTexts[status] ?? 'Unknown'}`);
+    for (const [name, value] of this.baseHeaders) this.res.writeHeader(name, value);
+    for (const [name, value] of headers) this.res.writeHeader(name, value);
+  }
+
+  /** A whole response in one go. `closeConnection` when an unread request body remains on the socket. */
+  send(status: number, headers: HeaderList, body: string | Buffer = '', closeConnection = false): void {
+    if (!this.isOpen) return;
+    this.finished = true;
+    this.res.cork(() => {
+      this.writeHead(status, headers);
+      this.res.end(body, closeConnection);
+    });
+    this.bytesSent += typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  }
+
+  /** Status and headers with a Content-Length but no body (HEAD, 304). */
+  sendWithoutBody(status: number, headers: HeaderList, contentLengthBytes?: number): void {
+    if (!this.isOpen) return;
+    this.finished = true;
+    this.res.cork(() => {
+      this.writeHead(status, headers);
+      // endWithoutBody(length) in this uWS build closes the keep-alive connection afterwards (clients then
+      // see "socket hang up" on their next request), so the header is written by hand instead.
+      if (contentLengthBytes !== undefined) this.res.writeHeader('Content-Length', String(contentLengthBytes));
+      this.res.endWithoutBody();
+    });
+  }
+
+  /** Stream exactly totalBytes from source; stops early (and closes the source) if the client goes away. */
+  async stream(status: number, headers: HeaderList, totalBytes: number, source: AsyncIterable<Buffer>): Promise<void> {
+    if (!this.isOpen) return;
+    if (totalBytes === 0) {
+      this.send(status, headers, '');
+      return;
+    }
+    this.res.cork(() => this.writeHead(status, headers));
+    let offsetBytes = 0;
+    for await (const chunk of source) {
+      if (!this.isOpen) break;
+      if (offsetBytes + chunk.byteLength > totalBytes) throw new Error('stream source produced more bytes than announced');
+      await this.writeChunk(chunk, totalBytes);
+      offsetBytes += chunk.byteLength;
+    }
+    if (this.isOpen && offsetBytes !== totalBytes) {
+      // The source ended short (a bug or a vanished file): the status line is out, so the only honest
+      // signal left is to cut the connection; the client sees a truncated body against Content-Length.
+      this.finished = true;
+      this.res.close();
+      throw new Error(`stream source ended after ${offsetBytes} of ${totalBytes} bytes`);
+    }
+  }
+
+  /** Abort a started response by closing the connection (the client sees a short body). */
+  closeConnection(): void {
+    if (!this.isOpen) return;
+    this.finished = true;
+    this.res.close();
+  }
+
+  private writeChunk(chunk: Buffer, totalBytes: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const startOffset = this.res.getWriteOffset();
+      let ok = false;
+      let done = false;
+      this.res.cork(() => {
+        [ok, done] = this.res.tryEnd(chunk, totalBytes);
+      });
+      this.bytesSent += chunk.byteLength;
+      if (done) this.finished = true;
+      if (ok || done) {
+        resolve();
+        return;
+      }
+      // Backpressure: uWS took part of the chunk; send the rest when the socket drains.
+      this.onAbortWaiter = resolve;
+      this.res.onWritable((offset) => {
+        if (this.abortedFlag) return true;
+        const [retryOk, retryDone] = this.res.tryEnd(chunk.subarray(offset - startOffset), totalBytes);
+        if (retryDone) this.finished = true;
+        if (retryOk || retryDone) {
+          this.onAbortWaiter = undefined;
+          resolve();
+        }
+        return retryOk;
+      });
+    });
+  }
+}

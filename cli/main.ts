@@ -1,0 +1,25 @@
+// `coffer <command>`: the entry point behind bin/coffer.js.
+import { runServerCommand } from './server-command.ts';
+
+const usage = `usage:
+  coffer server [--address HOST:PORT] DIR...   serve S3 from DIR (default address 127.0.0.1:9000)
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'server':
+      return runServerCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`coffer: unknown command '${command}'\n${usage}`);
+      return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,333 @@
+// One drive: its identity (format.json), its system directories, bucket metadata, and the durable file
+// primitives every write is built from (docs/format.md, "Drive layout" and "Crash safety").
+
+import { randomUUID } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DrivePaths, isSafeBucketName, systemDirName, uuidPattern } from './paths.ts';
+import { StorageError } from './types.ts';
+import type { BucketInfo } from './types.ts';
+
+export const formatVersion = 1;
+export const formatName = 'coffer-xl';
+/** format.json is tiny; refuse to parse anything bigger than this. */
+export const maxFormatFileSizeBytes = 64 * 1024;
+/** Entries a fresh filesystem may hold that do not make the drive "in use". */
+const ignorableFreshDriveEntries = new Set([systemDirName, 'lost+found']);
+
+/** The parsed `.coffer.sys/format.json`. */
+export interface DriveFormat {
+  readonly version: number;
+  readonly format: string;
+  /** the deployment UUID, identical on every drive */
+  readonly deploymentId: string;
+  /** the UUID of this drive */
+  readonly thisDriveId: string;
+  /** drive UUIDs, [set][position]; `[[thisDriveId]]` for one drive */
+  readonly sets: readonly (readonly string[])[];
+}
+
+/** A drive that is not (or not validly) a Coffer drive: startup must stop. */
+export class DriveFormatError extends Error {
+  constructor(drivePath: string, reason: string) {
+    super(`drive ${drivePath}: ${reason}`);
+    this.name = 'DriveFormatError';
+  }
+}
+
+interface BucketMetaRecord {
+  readonly createdMs: number;
+}
+
+export function isErrnoCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && (error as NodeJS.ErrnoException).code === code;
+}
+
+/** fsync a directory, making renames/creates of its entries durable. */
+export async function fsyncDir(dirPath: string): Promise<void> {
+  const handle = await fs.open(dirPath, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Write all of `bytes` to a new file (must not exist) and fdatasync it before closing. */
+export async function writeFileDurable(filePath: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.open(filePath, 'wx');
+  try {
+    let offsetBytes = 0;
+    while (offsetBytes < bytes.length) {
+      const { bytesWritten } = await handle.write(bytes, offsetBytes, bytes.length - offsetBytes);
+      offsetBytes += bytesWritten;
+    }
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Read a whole small file, refusing files larger than `maxSizeBytes`. */
+export async function readSmallFile(filePath: string, maxSizeBytes: number): Promise<Buffer> {
+  const handle = await fs.open(filePath, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > maxSizeBytes) throw new StorageError('InternalError', `${filePath} is ${size} bytes, over the limit`);
+    const buffer = Buffer.allocUnsafe(size);
+    let offsetBytes = 0;
+    while (offsetBytes < size) {
+      const { bytesRead } = await handle.read(buffer, offsetBytes, size - offsetBytes, offsetBytes);
+      if (bytesRead === 0) break;
+      offsetBytes += bytesRead;
+    }
+    return buffer.subarray(0, offsetBytes);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * mkdir -p of `dirPath`, then fsync the parent of every directory it created so the new path survives a
+ * power loss. The caller guarantees the top (bucket) directory exists; it is never created here by intent.
+ */
+export async function mkdirsDurable(dirPath: string): Promise<void> {
+  const firstCreated = await fs.mkdir(dirPath, { recursive: true });
+  if (firstCreated === undefined) return;
+  const parents: string[] = [];
+  for (let dir = dirPath; ; dir = path.dirname(dir)) {
+    parents.push(path.dirname(dir));
+    if (dir === firstCreated || dir === path.dirname(dir)) break;
+  }
+  for (const parent of parents) await fsyncDir(parent);
+}
+
+/**
+ * Remove now-empty directories from `dirPath` upwards, stopping below `stopDir` (exclusive). A directory that
+ * is not empty (a sibling key, or a concurrent PUT that just created it) or already gone ends the walk.
+ */
+export async function removeEmptyDirsUpTo(dirPath: string, stopDir: string): Promise<void> {
+  for (let dir = dirPath; dir.startsWith(stopDir + path.sep); dir = path.dirname(dir)) {
+    try {
+      await fs.rmdir(dir);
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTEMPTY') || isErrnoCode(error, 'EEXIST')) return;
+      throw error;
+    }
+  }
+}
+
+function parseFormat(drivePath: string, text: string): DriveFormat {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new DriveFormatError(drivePath, `${systemDirName}/format.json is not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new DriveFormatError(drivePath, `${systemDirName}/format.json is not a JSON object`);
+  }
+  const fields = value as Record<string, unknown>;
+  if (fields['format'] !== formatName) {
+    throw new DriveFormatError(drivePath, `format.json has format ${JSON.stringify(fields['format'])}, not "${formatName}"`);
+  }
+  if (fields['version'] !== formatVersion) {
+    throw new DriveFormatError(drivePath, `unsupported format.json version ${JSON.stringify(fields['version'])}`);
+  }
+  const deploymentId = fields['deploymentId'];
+  const thisDriveId = fields['thisDriveId'];
+  const sets = fields['sets'];
+  if (typeof deploymentId !== 'string' || !uuidPattern.test(deploymentId)) {
+    throw new DriveFormatError(drivePath, 'format.json has no valid deploymentId');
+  }
+  if (typeof thisDriveId !== 'string' || !uuidPattern.test(thisDriveId)) {
+    throw new DriveFormatError(drivePath, 'format.json has no valid thisDriveId');
+  }
+  const validSets =
+    Array.isArray(sets) &&
+    sets.length > 0 &&
+    sets.every((set) => Array.isArray(set) && set.length > 0 && set.every((id) => typeof id === 'string'));
+  if (!validSets) throw new DriveFormatError(drivePath, 'format.json has an invalid sets matrix');
+  return { version: formatVersion, format: formatName, deploymentId, thisDriveId, sets: sets as string[][] };
+}
+
+export class Drive {
+  readonly paths: DrivePaths;
+  readonly format: DriveFormat;
+  /** removal of the previous run's tmp dir, running in the background after open */
+  #backgroundCleanup: Promise<void>;
+
+  private constructor(paths: DrivePaths, format: DriveFormat, backgroundCleanup: Promise<void>) {
+    this.paths = paths;
+    this.format = format;
+    this.#backgroundCleanup = backgroundCleanup;
+  }
+
+  /** Open (formatting on first use) a single-drive deployment on `drivePath`. */
+  static async open(drivePath: string): Promise<Drive> {
+    const paths = new DrivePaths(drivePath);
+    await fs.mkdir(paths.root, { recursive: true });
+    const format = await Drive.#loadOrCreateFormat(paths);
+    if (format.sets.length !== 1 || format.sets[0]!.length !== 1 || format.sets[0]![0] !== format.thisDriveId) {
+      const driveCount = format.sets.reduce((sum, set) => sum + set.length, 0);
+      throw new DriveFormatError(paths.root, `belongs to a ${driveCount}-drive deployment, but was started alone`);
+    }
+    await fs.mkdir(paths.multipartDir, { recursive: true });
+    await fs.mkdir(paths.bucketMetaDir, { recursive: true });
+    // Everything in tmp/ is by definition unfinished or garbage: set it aside at once (cheap rename), so
+    // this run starts with an empty tmp/, and delete it in the background.
+    await fs.mkdir(paths.tmpOldDir, { recursive: true });
+    try {
+      await fs.rename(paths.tmpDir, path.join(paths.tmpOldDir, randomUUID()));
+    } catch (error) {
+      if (!isErrnoCode(error, 'ENOENT')) throw error;
+    }
+    await fs.mkdir(paths.tmpDir, { recursive: true });
+    const backgroundCleanup = Drive.#removeDirContents(paths.tmpOldDir).catch(() => {
+      // Best effort: whatever is left is retried on the next start.
+    });
+    return new Drive(paths, format, backgroundCleanup);
+  }
+
+  static async #loadOrCreateFormat(paths: DrivePaths): Promise<DriveFormat> {
+    let text: string | undefined;
+    try {
+      text = (await readSmallFile(paths.formatFile, maxFormatFileSizeBytes)).toString('utf8');
+    } catch (error) {
+      if (!isErrnoCode(error, 'ENOENT')) {
+        if (error instanceof StorageError) throw new DriveFormatError(paths.root, error.message);
+        throw error;
+      }
+    }
+    if (text !== undefined) return parseFormat(paths.root, text);
+
+    // No format.json: only format a drive that holds nothing else, never adopt someone's data.
+    const entries = await fs.readdir(paths.root);
+    const foreign = entries.filter((name) => !ignorableFreshDriveEntries.has(name));
+    if (foreign.length > 0) {
+      throw new DriveFormatError(
+        paths.root,
+        `has no ${systemDirName}/format.json but is not empty (${foreign.slice(0, 3).join(', ')}); refusing to format it`,
+      );
+    }
+    const driveId = randomUUID();
+    const format: DriveFormat = {
+      version: formatVersion,
+      format: formatName,
+      deploymentId: randomUUID(),
+      thisDriveId: driveId,
+      sets: [[driveId]],
+    };
+    await fs.mkdir(paths.systemDir, { recursive: true });
+    const stagingFile = path.join(paths.systemDir, `format.json.${randomUUID()}.tmp`);
+    await writeFileDurable(stagingFile, Buffer.from(JSON.stringify(format, null, 2) + '\n', 'utf8'));
+    await fs.rename(stagingFile, paths.formatFile);
+    await fsyncDir(paths.systemDir);
+    await fsyncDir(paths.root);
+    return format;
+  }
+
+  static async #removeDirContents(dirPath: string): Promise<void> {
+    const names = await fs.readdir(dirPath);
+    for (const name of names) await fs.rm(path.join(dirPath, name), { recursive: true, force: true });
+  }
+
+  /** Wait for background work started by open (tests, shutdown). */
+  async close(): Promise<void> {
+    await this.#backgroundCleanup;
+  }
+
+  /** A fresh, unique directory under tmp/ for staging one operation. */
+  async makeStagingDir(): Promise<string> {
+    const dir = path.join(this.paths.tmpDir, randomUUID());
+    await fs.mkdir(dir);
+    return dir;
+  }
+
+  /**
+   * Atomically move `target` out of the namespace into tmp/ (it then counts as garbage even across a crash).
+   * Returns the new location, or undefined when `target` did not exist.
+   */
+  async moveToTrash(target: string): Promise<string | undefined> {
+    const trashPath = path.join(this.paths.tmpDir, randomUUID());
+    try {
+      await fs.rename(target, trashPath);
+      return trashPath;
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+  }
+
+  async removeTree(target: string): Promise<void> {
+    await fs.rm(target, { recursive: true, force: true });
+  }
+
+  // ------------------------------------------------------------------------------------- buckets
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    if (!isSafeBucketName(bucket)) return false;
+    try {
+      return (await fs.stat(this.paths.bucketDir(bucket))).isDirectory();
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) return false;
+      throw error;
+    }
+  }
+
+  async assertBucketExists(bucket: string): Promise<void> {
+    if (!(await this.bucketExists(bucket))) throw new StorageError('NoSuchBucket', `bucket ${bucket} does not exist`);
+  }
+
+  /**
+   * Create a bucket: metadata first (via tmp + rename), then the bucket dir, which is the commit point
+   * (existence of `DRIVE/<bucket>/` is what makes a bucket exist).
+   */
+  async createBucket(bucket: string, createdMs: number): Promise<void> {
+    // Callers hold the bucket's exclusive lock, so this check cannot race another create or delete.
+    if (await this.bucketExists(bucket)) throw new StorageError('BucketAlreadyOwnedByYou', `bucket ${bucket} exists`);
+    const record: BucketMetaRecord = { createdMs };
+    const stagingFile = path.join(this.paths.tmpDir, randomUUID());
+    await writeFileDurable(stagingFile, Buffer.from(JSON.stringify(record) + '\n', 'utf8'));
+    await fs.rename(stagingFile, this.paths.bucketMetaFile(bucket));
+    await fsyncDir(this.paths.bucketMetaDir);
+    try {
+      await fs.mkdir(this.paths.bucketDir(bucket));
+    } catch (error) {
+      if (isErrnoCode(error, 'EEXIST')) throw new StorageError('BucketAlreadyOwnedByYou', `bucket ${bucket} exists`);
+      throw error;
+    }
+    await fsyncDir(this.paths.root);
+  }
+
+  async bucketInfo(bucket: string): Promise<BucketInfo> {
+    let dirMtimeMs: number;
+    try {
+      const stat = await fs.stat(this.paths.bucketDir(bucket));
+      if (!stat.isDirectory()) throw new StorageError('NoSuchBucket', `bucket ${bucket} does not exist`);
+      dirMtimeMs = stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs;
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT')) throw new StorageError('NoSuchBucket', `bucket ${bucket} does not exist`);
+      throw error;
+    }
+    try {
+      const text = (await readSmallFile(this.paths.bucketMetaFile(bucket), maxFormatFileSizeBytes)).toString('utf8');
+      const record = JSON.parse(text) as Partial<BucketMetaRecord>;
+      if (typeof record.createdMs === 'number') return { name: bucket, createdMs: record.createdMs };
+    } catch {
+      // Missing or unreadable bucket metadata must not hide the bucket: fall back to the dir's time.
+    }
+    return { name: bucket, createdMs: Math.floor(dirMtimeMs) };
+  }
+
+  /** Names of all bucket dirs, unsorted. */
+  async bucketNames(): Promise<string[]> {
+    const entries = await fs.readdir(this.paths.root, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory() && isSafeBucketName(entry.name)).map((entry) => entry.name);
+  }
+
+  async removeBucketMeta(bucket: string): Promise<void> {
+    await fs.rm(this.paths.bucketMetaFile(bucket), { force: true });
+  }
+}

@@ -1,0 +1,212 @@
+// One object on one drive: reading its coffer.meta, committing a new version, deleting it
+// (docs/format.md, "Crash safety"). Callers hold the object's key lock and the bucket's shared lock.
+//
+// The commit point of a write is the rename of a fully written, fdatasync'ed coffer.meta over the old one;
+// the commit point of a delete is the rename of coffer.meta out of the namespace. Before either, nothing a
+// reader can see has changed; after either, the old data is garbage that is only ever removed afterwards.
+
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { fsyncDir, isErrnoCode, mkdirsDurable, removeEmptyDirsUpTo, writeFileDurable } from './drive.ts';
+import type { Drive } from './drive.ts';
+import { decodeObjectMeta, encodeObjectMeta, frameMetaSizeBytes, maxMetaBodySizeBytes, metaProbeSizeBytes, objectMetaMagic } from './meta.ts';
+import type { ObjectMetaFile, ObjectVersion } from './meta.ts';
+import { dataDirName, dataDirNamePattern, objectMetaFileName } from './paths.ts';
+import { StorageError } from './types.ts';
+import type { ObjectInfo } from './types.ts';
+
+/** Objects up to this size are stored inside coffer.meta (single PUT only). */
+export const inlineMaxSizeBytes = 128 * 1024;
+/**
+ * A concurrent delete of a sibling key may remove the (momentarily empty) directories a commit just made;
+ * the commit then recreates them. Bounded, because a persistent ENOENT means something else is wrong.
+ */
+export const maxCommitAttempts = 8;
+const maxObjectMetaFileSizeBytes = maxMetaBodySizeBytes + inlineMaxSizeBytes + 64 * 1024;
+
+export function toObjectInfo(bucket: string, key: string, version: ObjectVersion): ObjectInfo {
+  const info: ObjectInfo = {
+    bucket,
+    key,
+    sizeBytes: version.sizeBytes,
+    etag: version.etag,
+    modTimeMs: version.modTimeMs,
+    contentType: version.contentType,
+    userMetadata: version.userMetadata,
+    systemHeaders: version.systemHeaders,
+    parts: version.parts.map((part) => ({
+      partNumber: part.n,
+      sizeBytes: part.size,
+      etag: part.etag,
+      modTimeMs: part.mtime,
+      ...(part.checksum === undefined ? {} : { checksum: part.checksum }),
+    })),
+  };
+  return version.checksum === undefined ? info : { ...info, checksum: version.checksum };
+}
+
+function withPath(error: unknown, filePath: string): unknown {
+  if (error instanceof StorageError) return new StorageError(error.kind, `${error.message} (${filePath})`);
+  return error;
+}
+
+/**
+ * Read an object's coffer.meta; undefined when the object does not exist. `withInline` false reads only
+ * header + body (stat, listing); true reads the whole file including inline data (GET).
+ */
+export async function readObjectMeta(objectDir: string, withInline: boolean): Promise<ObjectMetaFile | undefined> {
+  const metaPath = path.join(objectDir, objectMetaFileName);
+  let handle;
+  try {
+    handle = await fs.open(metaPath, 'r');
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) return undefined;
+    throw error;
+  }
+  try {
+    let bytes: Buffer;
+    if (withInline) {
+      const { size } = await handle.stat();
+      if (size > maxObjectMetaFileSizeBytes) throw new StorageError('InternalError', 'corrupt object metadata: file too large');
+      bytes = await readExactly(handle, size, 0);
+    } else {
+      const probe = await readExactly(handle, metaProbeSizeBytes, 0, true);
+      const metaSizeBytes = frameMetaSizeBytes(objectMetaMagic, 'object metadata', probe);
+      bytes = metaSizeBytes <= probe.length ? probe.subarray(0, metaSizeBytes) : Buffer.concat([probe, await readExactly(handle, metaSizeBytes - probe.length, probe.length)]);
+    }
+    return decodeObjectMeta(bytes, withInline);
+  } catch (error) {
+    throw withPath(error, metaPath);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readExactly(handle: FileHandle, lengthBytes: number, position: number, allowShort = false): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(lengthBytes);
+  let fillBytes = 0;
+  while (fillBytes < lengthBytes) {
+    const { bytesRead } = await handle.read(buffer, fillBytes, lengthBytes - fillBytes, position + fillBytes);
+    if (bytesRead === 0) {
+      if (allowShort) break;
+      throw new StorageError('InternalError', 'corrupt object metadata: truncated file');
+    }
+    fillBytes += bytesRead;
+  }
+  return buffer.subarray(0, fillBytes);
+}
+
+/** Whether `objectDir` holds an object (existence only; corruption is found when it is read). */
+export async function objectExists(objectDir: string): Promise<boolean> {
+  try {
+    await fs.access(path.join(objectDir, objectMetaFileName));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface CommitInput {
+  readonly bucketDir: string;
+  readonly objectDir: string;
+  readonly version: ObjectVersion;
+  /** the inline bytes (empty unless version.inline) */
+  readonly inlineData: Buffer;
+  /** a tmp/ directory of this operation; for non-inline versions it holds `<dataDir>.data/part.N` */
+  readonly stagingDir: string;
+}
+
+/**
+ * Make `input.version` the object's current version. Returns paths (moved into tmp/) that the caller
+ * removes after releasing its locks: the replaced data dirs.
+ */
+export async function commitObject(drive: Drive, input: CommitInput): Promise<string[]> {
+  const { objectDir, version, stagingDir } = input;
+  const stagedMetaPath = path.join(stagingDir, objectMetaFileName);
+  await writeFileDurable(stagedMetaPath, encodeObjectMeta({ versions: [version], inlineData: input.inlineData }));
+  const newDataDirName = version.dataDir === undefined ? undefined : dataDirName(version.dataDir);
+  if (newDataDirName !== undefined) await fsyncDir(path.join(stagingDir, newDataDirName)); // its part.N entries
+  // The version being replaced names its data dir; without a readable one, sweep the object dir instead.
+  let previous: ObjectMetaFile | undefined;
+  try {
+    previous = await readObjectMeta(objectDir, false);
+  } catch {
+    previous = undefined;
+  }
+
+  let dataDirMoved = newDataDirName === undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mkdirsDurable(objectDir);
+      if (!dataDirMoved) {
+        await fs.rename(path.join(stagingDir, newDataDirName!), path.join(objectDir, newDataDirName!));
+        dataDirMoved = true;
+        // The data dir's entry must be durable before the metadata that points at it.
+        await fsyncDir(objectDir);
+      }
+      await fs.rename(stagedMetaPath, path.join(objectDir, objectMetaFileName)); // the commit point
+      break;
+    } catch (error) {
+      // ENOENT: a concurrent delete removed a directory on our path while it was empty; build it again.
+      if (!isErrnoCode(error, 'ENOENT') || attempt >= maxCommitAttempts) throw error;
+    }
+  }
+  await fsyncDir(objectDir);
+
+  const garbage: string[] = [];
+  const retire = async (name: string): Promise<void> => {
+    const trashPath = await drive.moveToTrash(path.join(objectDir, name));
+    if (trashPath !== undefined) garbage.push(trashPath);
+  };
+  const previousVersion = previous?.versions[0];
+  if (previousVersion !== undefined) {
+    if (previousVersion.dataDir !== undefined && dataDirName(previousVersion.dataDir) !== newDataDirName) {
+      await retire(dataDirName(previousVersion.dataDir));
+    }
+  } else {
+    // No (readable) previous version: any data dir here other than ours is an orphan, e.g. of a commit that
+    // crashed between its two renames. (With a previous version, this readdir is skipped: an object dir
+    // can also be a prefix with many children.)
+    for (const name of await fs.readdir(objectDir)) {
+      if (name !== newDataDirName && dataDirNamePattern.test(name)) await retire(name);
+    }
+  }
+  return garbage;
+}
+
+/**
+ * Delete the object in `objectDir` (no-op when absent) and prune emptied directories up to the bucket dir.
+ * Returns paths moved into tmp/ for the caller to remove after releasing its locks.
+ */
+export async function deleteObjectFiles(drive: Drive, bucketDir: string, objectDir: string): Promise<string[]> {
+  const garbage: string[] = [];
+  const trashedMeta = await drive.moveToTrash(path.join(objectDir, objectMetaFileName)); // the commit point
+  if (trashedMeta !== undefined) garbage.push(trashedMeta);
+  let names: string[];
+  try {
+    names = await fs.readdir(objectDir);
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) return garbage;
+    throw error;
+  }
+  for (const name of names) {
+    if (!dataDirNamePattern.test(name)) continue;
+    const trashPath = await drive.moveToTrash(path.join(objectDir, name));
+    if (trashPath !== undefined) garbage.push(trashPath);
+  }
+  if (trashedMeta !== undefined) await fsyncDir(objectDir);
+  await removeEmptyDirsUpTo(objectDir, bucketDir);
+  return garbage;
+}
+
+/** Remove garbage returned by commit/delete, best effort (anything left is wiped with tmp/ at startup). */
+export async function removeGarbage(drive: Drive, paths: readonly string[]): Promise<void> {
+  for (const garbagePath of paths) {
+    try {
+      await drive.removeTree(garbagePath);
+    } catch {
+      // left for the startup wipe of tmp/
+    }
+  }
+}
