@@ -4,6 +4,7 @@ import type { AuthResult } from './auth/sigv4.ts';
 import type { RequestBody } from './body.ts';
 import type { ServerSettings } from './config.ts';
 import type { S3Request } from './request.ts';
+import type { SseSettings } from './sse.ts';
 import type { HeaderList, ResponseWriter } from './response.ts';
 
 export interface RequestContext {
@@ -14,6 +15,9 @@ export interface RequestContext {
   readonly auth: Extract<AuthResult, { kind: 'signed' }>;
   readonly engine: ObjectEngine;
   readonly settings: ServerSettings;
+  /** the request came over TLS */
+  readonly secure: boolean;
+  readonly sse: SseSettings;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

@@ -24,6 +24,8 @@ export const s3ErrorCatalog = {
   InvalidRange: [416, 'The requested range is not satisfiable'],
   InvalidRequest: [400, 'Invalid Request'],
   InvalidStorageClass: [400, 'The storage class you specified is not valid.'],
+  'KMS.InvalidCiphertextException': [400, 'The KMS could not decrypt the data key.'],
+  'KMS.NotFoundException': [400, 'The KMS key does not exist.'],
   KeyTooLongError: [400, 'Your key is too long.'],
   MalformedXML: [400, 'The XML you provided was not well-formed or did not validate against our published schema.'],
   MetadataTooLarge: [400, 'Your metadata headers exceed the maximum allowed metadata size.'],

@@ -97,13 +97,27 @@ export class ResponseWriter {
       this.send(status, headers, '');
       return;
     }
+    // Pull the first chunk before the status line goes out: a source that fails at once (missing file,
+    // data failing authentication) then still gets a proper S3 error instead of a cut 200.
+    const iterator = source[Symbol.asyncIterator]();
+    let next = await iterator.next();
+    if (!this.isOpen) {
+      await iterator.return?.();
+      return;
+    }
     this.res.cork(() => this.writeHead(status, headers));
     let offsetBytes = 0;
-    for await (const chunk of source) {
-      if (!this.isOpen) break;
-      if (offsetBytes + chunk.byteLength > totalBytes) throw new Error('stream source produced more bytes than announced');
-      await this.writeChunk(chunk, totalBytes);
-      offsetBytes += chunk.byteLength;
+    try {
+      while (!next.done) {
+        const chunk = next.value;
+        if (!this.isOpen) break;
+        if (offsetBytes + chunk.byteLength > totalBytes) throw new Error('stream source produced more bytes than announced');
+        await this.writeChunk(chunk, totalBytes);
+        offsetBytes += chunk.byteLength;
+        next = await iterator.next();
+      }
+    } finally {
+      if (!next.done) await iterator.return?.();
     }
     if (this.isOpen && offsetBytes !== totalBytes) {
       // The source ended short (a bug or a vanished file): the status line is out, so the only honest

@@ -16,6 +16,7 @@ import { ResponseWriter } from './response.ts';
 import { route, type Operation } from './router.ts';
 import { renderError } from './handlers/error-xml.ts';
 import { log } from './log.ts';
+import type { SseSettings } from './sse.ts';
 
 const require = createRequire(import.meta.url);
 const uws = require('@trufflesuite/uws-js-unofficial') as typeof import('@trufflesuite/uws-js-unofficial');
@@ -26,6 +27,9 @@ export interface ServerOptions {
   readonly host: string;
   /** 0 picks a free port */
   readonly port: number;
+  /** serve HTTPS with this PEM certificate chain and private key */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly sse: SseSettings;
 }
 
 export interface RunningServer {
@@ -66,7 +70,8 @@ export class S3Server {
 
   async listen(): Promise<RunningServer> {
     assertNativeUws();
-    const app: TemplatedApp = uws.App();
+    const tls = this.options.tls;
+    const app: TemplatedApp = tls ? uws.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile }) : uws.App();
     app.any('/*', (res, req) => this.onRequest(res, req));
     const { host, port } = this.options;
     const socket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -81,7 +86,7 @@ export class S3Server {
     return {
       host,
       port: boundPort,
-      endpoint: `http://${shownHost}:${boundPort}`,
+      endpoint: `${tls ? 'https' : 'http'}://${shownHost}:${boundPort}`,
       close: () => this.close(),
     };
   }
@@ -137,7 +142,16 @@ export class S3Server {
       const auth = verifyRequest({ ...req, virtualHostBucket: req.virtualHost ? req.bucket : undefined }, this.credentials, Date.now());
       if (auth.kind === 'anonymous') throw new S3Error('AccessDenied');
       const handler: Handler = handlers[operation];
-      const ctx: RequestContext = { req, res, body, auth, engine: this.options.engine, settings: this.options.settings };
+      const ctx: RequestContext = {
+        req,
+        res,
+        body,
+        auth,
+        engine: this.options.engine,
+        settings: this.options.settings,
+        secure: this.options.tls !== undefined,
+        sse: this.options.sse,
+      };
       await handler(ctx);
       if (res.isOpen) throw new Error(`handler for ${operation} returned without responding`);
     } catch (error) {

@@ -1,9 +1,18 @@
-// `coffer server [--address HOST:PORT] DIR...`
+// `coffer server [--address HOST:PORT] [--certs-dir DIR] DIR...`
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { settingsFromEnv } from '../api/config.ts';
 import { S3Server } from '../api/server.ts';
+import type { SseSettings } from '../api/sse.ts';
 import { FsEngine } from '../engine/fs-engine.ts';
+import { BuiltinKms } from '../engine/kms/builtin.ts';
+import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
+import type { Kms } from '../engine/kms/kms.ts';
 
 const defaultAddress = '127.0.0.1:9000';
+/** MinIO's default certificate folder, so MinIO's TLS guide works unchanged. */
+const defaultCertsDir = path.join(os.homedir(), '.minio', 'certs');
 
 export function parseAddress(address: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
@@ -14,13 +23,36 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host, port };
 }
 
+function isOn(value: string | undefined): boolean {
+  return value !== undefined && ['on', 'true', '1', 'yes'].includes(value.toLowerCase());
+}
+
+/** The KMS from MinIO's variables, or the development key file in the first drive (with a loud warning). */
+async function chooseKms(firstDrive: string, warnings: string[]): Promise<Kms> {
+  const choice = kmsFromEnv(process.env);
+  if (choice.kind === 'builtin') return choice.kms;
+  if (choice.kind === 'kes') {
+    throw new Error('MINIO_KMS_KES_* is set, but this build has no KES client yet; use MINIO_KMS_SECRET_KEY=name:base64 for now');
+  }
+  const { kms, created, path: keyPath } = await BuiltinKms.fromDevKeyFile(firstDrive);
+  warnings.push(
+    `WARNING: no KMS is configured: SSE-S3 uses the DEVELOPMENT key file ${keyPath}${created ? ' (created now)' : ''}.\n` +
+      '         Anyone who can read the data folder can decrypt its objects. For production set MINIO_KMS_KES_* or\n' +
+      '         MINIO_KMS_SECRET_KEY and keep the key away from the data.',
+  );
+  return kms;
+}
+
 export async function runServerCommand(args: readonly string[]): Promise<number> {
   let address = defaultAddress;
+  let certsDir = defaultCertsDir;
   const dirs: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--address') address = args[++i] ?? '';
     else if (arg.startsWith('--address=')) address = arg.slice('--address='.length);
+    else if (arg === '--certs-dir' || arg === '-S') certsDir = args[++i] ?? '';
+    else if (arg.startsWith('--certs-dir=')) certsDir = arg.slice('--certs-dir='.length);
     else if (arg.startsWith('-')) throw new Error(`unknown flag ${arg}`);
     else dirs.push(arg);
   }
@@ -31,26 +63,40 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const settings = settingsFromEnv(process.env);
   const { host, port } = parseAddress(address);
   const engine = await FsEngine.open(dirs);
-  const server = new S3Server({ engine, settings, host, port });
+  const warnings: string[] = [];
+  const kms = await chooseKms(dirs[0]!, warnings);
+  const sse: SseSettings = {
+    kms,
+    autoEncryption: autoEncryption(process.env, true),
+    allowSseCOverHttp: isOn(process.env.COFFER_SSE_C_ALLOW_HTTP),
+  };
+  const certFile = path.join(certsDir, 'public.crt');
+  const keyFile = path.join(certsDir, 'private.key');
+  const tls = existsSync(certFile) && existsSync(keyFile) ? { certFile, keyFile } : undefined;
+  const server = new S3Server({ engine, settings, host, port, sse, ...(tls ? { tls } : {}) });
   const running = await server.listen();
   const lines = [
     `Coffer is serving ${dirs.join(' ')}`,
     `API: ${running.endpoint}`,
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,
+    `KMS: ${(await kms.status()).name}, default key '${kms.defaultKeyName}'${sse.autoEncryption ? ', auto-encryption on' : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (settings.usingDefaultCredentials) {
-    process.stderr.write(
+    warnings.push(
       'WARNING: using the default credentials minioadmin:minioadmin. Anyone who can reach this port has full access.\n' +
-        '         Set MINIO_ROOT_USER and MINIO_ROOT_PASSWORD to secure this server.\n',
+        '         Set MINIO_ROOT_USER and MINIO_ROOT_PASSWORD to secure this server.',
     );
   }
+  if (sse.allowSseCOverHttp && !tls) warnings.push('WARNING: COFFER_SSE_C_ALLOW_HTTP is on: SSE-C keys travel in clear text over HTTP.');
+  for (const warning of warnings) process.stderr.write(`${warning}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
   await running.close();
+  await kms.close();
   return 0;
 }

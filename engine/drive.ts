@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DrivePaths, isSafeBucketName, systemDirName, uuidPattern } from './paths.ts';
 import { StorageError } from './types.ts';
-import type { BucketInfo } from './types.ts';
+import type { BucketEncryption, BucketInfo } from './types.ts';
 
 export const formatVersion = 1;
 export const formatName = 'coffer-xl';
@@ -38,6 +38,8 @@ export class DriveFormatError extends Error {
 
 interface BucketMetaRecord {
   readonly createdMs: number;
+  /** default encryption (PutBucketEncryption); absent when none is configured */
+  readonly encryption?: BucketEncryption;
 }
 
 export function isErrnoCode(error: unknown, code: string): boolean {
@@ -319,6 +321,38 @@ export class Drive {
       // Missing or unreadable bucket metadata must not hide the bucket: fall back to the dir's time.
     }
     return { name: bucket, createdMs: Math.floor(dirMtimeMs) };
+  }
+
+  async #readBucketMeta(bucket: string): Promise<BucketMetaRecord | undefined> {
+    try {
+      const text = (await readSmallFile(this.paths.bucketMetaFile(bucket), maxFormatFileSizeBytes)).toString('utf8');
+      return JSON.parse(text) as BucketMetaRecord;
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+  }
+
+  async bucketEncryption(bucket: string): Promise<BucketEncryption | undefined> {
+    await this.assertBucketExists(bucket);
+    const record = await this.#readBucketMeta(bucket);
+    const encryption = record?.encryption;
+    if (encryption === undefined) return undefined;
+    if (encryption.algorithm !== 'AES256' && encryption.algorithm !== 'aws:kms') {
+      throw new StorageError('InternalError', `bucket ${bucket}: corrupt encryption configuration`);
+    }
+    return encryption;
+  }
+
+  /** Rewrite the bucket record atomically with a new encryption configuration (callers hold the bucket lock). */
+  async setBucketEncryption(bucket: string, encryption: BucketEncryption | undefined): Promise<void> {
+    const info = await this.bucketInfo(bucket);
+    const previous = await this.#readBucketMeta(bucket);
+    const record: BucketMetaRecord = { createdMs: previous?.createdMs ?? info.createdMs, ...(encryption ? { encryption } : {}) };
+    const stagingFile = path.join(this.paths.tmpDir, randomUUID());
+    await writeFileDurable(stagingFile, Buffer.from(JSON.stringify(record) + '\n', 'utf8'));
+    await fs.rename(stagingFile, this.paths.bucketMetaFile(bucket));
+    await fsyncDir(this.paths.bucketMetaDir);
   }
 
   /** Names of all bucket dirs, unsorted. */

@@ -24,8 +24,11 @@ import {
 import { compareUtf8, dataDirName, isSafeBucketName, parseKey } from './paths.ts';
 import { FsObjectReader } from './reader.ts';
 import { stageBody } from './stage.ts';
+import { encryptedSizeBytes } from './crypto/dare.ts';
+import { encryptBody, encryptedObjectEtag, expectedCiphertextBytes, type PlaintextTally } from './encrypted-body.ts';
 import { StorageError } from './types.ts';
 import type {
+  BucketEncryption,
   BucketInfo,
   CompletePart,
   CreateMultipartInput,
@@ -134,6 +137,19 @@ export class FsEngine implements ObjectEngine {
     return buckets.sort((left, right) => compareUtf8(left.name, right.name));
   }
 
+  async getBucketEncryption(bucket: string): Promise<BucketEncryption | undefined> {
+    if (!isSafeBucketName(bucket)) throw new StorageError('NoSuchBucket', `bucket ${bucket} does not exist`);
+    return this.#drive.bucketEncryption(bucket);
+  }
+
+  async setBucketEncryption(bucket: string, config: BucketEncryption | undefined): Promise<void> {
+    if (!isSafeBucketName(bucket)) throw new StorageError('NoSuchBucket', `bucket ${bucket} does not exist`);
+    await this.#locks.withExclusive(bucketLockKey(bucket), async () => {
+      await this.#drive.assertBucketExists(bucket);
+      await this.#drive.setBucketEncryption(bucket, config);
+    });
+  }
+
   // ------------------------------------------------------------------------------------------ objects
 
   async putObject(bucket: string, key: string, input: PutInput): Promise<ObjectInfo> {
@@ -143,30 +159,38 @@ export class FsEngine implements ObjectEngine {
     const garbage: string[] = [stagingDir];
     try {
       const dataDir = randomUUID();
+      const encryption = input.encryption;
+      const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
+      const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
       const staged = await stageBody({
-        body: input.body,
-        maxSizeBytes: maxSinglePutSizeBytes,
+        body: encryption ? encryptBody(input.body, encryption, tally) : input.body,
+        computeMd5: encryption === undefined,
+        maxSizeBytes: encryption ? encryptedSizeBytes(maxSinglePutSizeBytes) : maxSinglePutSizeBytes,
         inlineMaxSizeBytes,
         filePath: path.join(stagingDir, dataDirName(dataDir), 'part.1'),
-        ...(input.expectedSizeBytes === undefined ? {} : { expectedSizeBytes: input.expectedSizeBytes }),
+        ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
       });
-      const checksum = input.finish?.(staged.md5Hex, staged.sizeBytes);
+      const md5Hex = encryption ? tally.md5Hex : staged.md5Hex;
+      const sizeBytes = encryption ? tally.sizeBytes : staged.sizeBytes;
+      const checksum = input.finish?.(md5Hex, sizeBytes);
+      const etag = encryption ? encryptedObjectEtag(encryption, md5Hex) : md5Hex;
       const modTimeMs = Date.now();
       const inlineData = staged.inlineData;
       const version: ObjectVersion = {
         type: 'object',
         versionId: null,
         modTimeMs,
-        sizeBytes: staged.sizeBytes,
-        etag: staged.md5Hex,
+        sizeBytes,
+        etag,
         contentType: input.contentType ?? defaultContentType,
         userMetadata: { ...input.userMetadata },
         systemHeaders: { ...input.systemHeaders },
         ...(checksum === undefined ? {} : { checksum }),
-        parts: [{ n: 1, size: staged.sizeBytes, etag: staged.md5Hex, mtime: modTimeMs, ...(checksum === undefined ? {} : { checksum }) }],
+        parts: [{ n: 1, size: sizeBytes, etag, mtime: modTimeMs, ...(checksum === undefined ? {} : { checksum }) }],
         ...(inlineData === undefined ? { dataDir } : { inlineCrc32c: crc32c(inlineData) }),
         inline: inlineData !== undefined,
         erasure: singleDriveErasure,
+        ...(encryption?.record === undefined ? {} : { encryption: encryption.record }),
       };
       await this.#locks.withShared(bucketLockKey(bucket), async () => {
         await this.#drive.assertBucketExists(bucket);

@@ -4,8 +4,9 @@
 
 import { crc32c } from '@node-rs/crc32';
 import { Packr, Unpackr } from 'msgpackr';
+import { encryptedSizeBytes } from './crypto/dare.ts';
 import { checksumAlgorithms, StorageError } from './types.ts';
-import type { ChecksumAlgorithm, ChecksumType, ObjectChecksum } from './types.ts';
+import type { ChecksumAlgorithm, ChecksumType, EncryptionRecord, ObjectChecksum } from './types.ts';
 
 /** Frame magics: 4 ASCII bytes. */
 export const objectMetaMagic = 'COF1';
@@ -81,7 +82,8 @@ export interface ObjectVersion {
   /** CRC32C of the inline data (present iff inline), so bitrot in the inline section is caught */
   readonly inlineCrc32c?: number;
   readonly erasure: ErasureInfo;
-  // `encryption` is reserved (docs/format.md); this build refuses versions that carry it.
+  /** SSE record (sealed keys, IV, KMS key id …; docs/encryption.md); present iff the data is encrypted */
+  readonly encryption?: EncryptionRecord;
 }
 
 export interface ObjectMetaFile {
@@ -100,6 +102,7 @@ export interface UploadMeta {
   readonly systemHeaders: Readonly<Record<string, string>>;
   readonly checksumAlgorithm?: ChecksumAlgorithm;
   readonly checksumType?: ChecksumType;
+  readonly encryption?: EncryptionRecord;
 }
 
 export interface PartMeta extends StoredPart {
@@ -261,6 +264,7 @@ function encodeVersion(version: ObjectVersion): Record<string, unknown> {
       index: version.erasure.index,
       distribution: [...version.erasure.distribution],
     },
+    encryption: version.encryption,
   });
 }
 
@@ -307,10 +311,6 @@ function decodeVersion(value: unknown): ObjectVersion {
   const fields = asFields(`${what} version`, value);
   if (fields['type'] !== 'object') throw corrupt(what, `unsupported version type ${String(fields['type'])}`);
   if (fields['versionId'] !== null) throw corrupt(what, 'only the null version is supported');
-  if (fields['encryption'] !== undefined) {
-    // Reserved for SSE: serving ciphertext as plaintext would be wrong data, so refuse.
-    throw new StorageError('InternalError', `${what}: encrypted objects are not supported by this build`);
-  }
   const partsValue = fields['parts'];
   if (!Array.isArray(partsValue) || partsValue.length === 0) throw corrupt(what, 'parts is not a non-empty list');
   const inline = booleanField(what, fields, 'inline');
@@ -335,6 +335,7 @@ function decodeVersion(value: unknown): ObjectVersion {
     inline,
     inlineCrc32c: inline ? (inlineCrc32c as number) : undefined,
     erasure: decodeErasure(what, fields['erasure']),
+    encryption: fields['encryption'] === undefined ? undefined : stringMapField(what, fields, 'encryption'),
   });
   const partSizeSumBytes = version.parts.reduce((sum, part) => sum + part.size, 0);
   if (partSizeSumBytes !== version.sizeBytes) throw corrupt(what, 'part sizes do not add up to the object size');
@@ -356,7 +357,8 @@ export function decodeObjectMeta(bytes: Uint8Array, withInline: boolean): Object
   if (!withInline) return { versions, inlineData: Buffer.alloc(0) };
   const latest = versions[0]!;
   if (latest.inline) {
-    if (trailer.length !== latest.sizeBytes) throw corrupt(objectMetaWhat, 'inline data has the wrong length');
+    const storedSizeBytes = latest.encryption === undefined ? latest.sizeBytes : encryptedSizeBytes(latest.sizeBytes);
+    if (trailer.length !== storedSizeBytes) throw corrupt(objectMetaWhat, 'inline data has the wrong length');
     if (crc32c(trailer) !== latest.inlineCrc32c) throw corrupt(objectMetaWhat, 'inline data CRC32C mismatch');
   } else if (trailer.length !== 0) {
     throw corrupt(objectMetaWhat, 'unexpected inline data');
@@ -381,6 +383,7 @@ export function encodeUploadMeta(upload: UploadMeta): Buffer {
       systemHeaders: upload.systemHeaders,
       checksumAlgorithm: upload.checksumAlgorithm,
       checksumType: upload.checksumType,
+      encryption: upload.encryption,
     }),
   );
 }
@@ -404,6 +407,7 @@ export function decodeUploadMeta(bytes: Uint8Array): UploadMeta {
     systemHeaders: stringMapField(what, fields, 'systemHeaders'),
     checksumAlgorithm,
     checksumType,
+    encryption: fields['encryption'] === undefined ? undefined : stringMapField(what, fields, 'encryption'),
   });
 }
 

@@ -17,6 +17,8 @@ import { commitObject, maxCommitAttempts, removeGarbage, toObjectInfo } from './
 import { compareUtf8, dataDirName, parseKey } from './paths.ts';
 import type { ParsedKey } from './paths.ts';
 import { stageBody } from './stage.ts';
+import { encryptedSizeBytes } from './crypto/dare.ts';
+import { encryptBody, encryptedObjectEtag, expectedCiphertextBytes, type PlaintextTally } from './encrypted-body.ts';
 import { StorageError } from './types.ts';
 import type {
   CompletePart,
@@ -78,6 +80,7 @@ function toUploadInfo(upload: UploadMeta): MultipartUploadInfo {
     ...info,
     ...(upload.checksumAlgorithm === undefined ? {} : { checksumAlgorithm: upload.checksumAlgorithm }),
     ...(upload.checksumType === undefined ? {} : { checksumType: upload.checksumType }),
+    ...(upload.encryption === undefined ? {} : { encryption: upload.encryption }),
   };
 }
 
@@ -119,6 +122,7 @@ export class MultipartStore {
       systemHeaders: { ...input.systemHeaders },
       ...(input.checksumAlgorithm === undefined ? {} : { checksumAlgorithm: input.checksumAlgorithm }),
       ...(input.checksumType === undefined ? {} : { checksumType: input.checksumType }),
+      ...(input.encryption === undefined ? {} : { encryption: input.encryption }),
     };
     const stagingDir = await this.#drive.makeStagingDir();
     try {
@@ -179,24 +183,34 @@ export class MultipartStore {
     }
     // Refuse before consuming the body.
     await this.#drive.assertBucketExists(bucket);
-    await this.#readUpload(bucket, key, uploadId);
+    const { upload } = await this.#readUpload(bucket, key, uploadId);
+    const encryption = input.encryption;
+    if ((upload.encryption === undefined) !== (encryption === undefined)) {
+      // Every part of an encrypted upload is encrypted (and no part of a plain one): the API guarantees it.
+      throw new StorageError('InvalidArgument', `upload ${uploadId}: part encryption does not match the upload`);
+    }
 
     const stagingDir = await this.#drive.makeStagingDir();
     try {
       // A unique data file name per attempt: part.N.meta names it, so replacing a part is one atomic rename
       // of the meta, and data and meta can never disagree (not even after a crash between renames).
       const dataFileName = `part.${partNumber}.${randomUUID()}`;
+      const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
+      const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
       const staged = await stageBody({
-        body: input.body,
-        maxSizeBytes: maxPartSizeBytes,
+        body: encryption ? encryptBody(input.body, encryption, tally) : input.body,
+        computeMd5: encryption === undefined,
+        maxSizeBytes: encryption ? encryptedSizeBytes(maxPartSizeBytes) : maxPartSizeBytes,
         filePath: path.join(stagingDir, dataFileName),
-        ...(input.expectedSizeBytes === undefined ? {} : { expectedSizeBytes: input.expectedSizeBytes }),
+        ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
       });
-      const checksum = input.finish?.(staged.md5Hex, staged.sizeBytes);
+      const md5Hex = encryption ? tally.md5Hex : staged.md5Hex;
+      const sizeBytes = encryption ? tally.sizeBytes : staged.sizeBytes;
+      const checksum = input.finish?.(md5Hex, sizeBytes);
       const partMeta: PartMeta = {
         n: partNumber,
-        size: staged.sizeBytes,
-        etag: staged.md5Hex,
+        size: sizeBytes,
+        etag: encryption ? encryptedObjectEtag(encryption, md5Hex) : md5Hex,
         mtime: Date.now(),
         ...(checksum === undefined ? {} : { checksum }),
         file: dataFileName,
@@ -340,6 +354,7 @@ export class MultipartStore {
       dataDir,
       inline: false,
       erasure: singleDriveErasure,
+      ...(upload.encryption === undefined ? {} : { encryption: upload.encryption }),
     };
     const bucketDir = this.#drive.paths.bucketDir(bucket);
     garbage.push(

@@ -43,7 +43,11 @@ export function toObjectInfo(bucket: string, key: string, version: ObjectVersion
       ...(part.checksum === undefined ? {} : { checksum: part.checksum }),
     })),
   };
-  return version.checksum === undefined ? info : { ...info, checksum: version.checksum };
+  return {
+    ...info,
+    ...(version.checksum === undefined ? {} : { checksum: version.checksum }),
+    ...(version.encryption === undefined ? {} : { encryption: version.encryption }),
+  };
 }
 
 function withPath(error: unknown, filePath: string): unknown {

@@ -8,7 +8,10 @@ import path from 'node:path';
 import type { ObjectVersion } from './meta.ts';
 import { dataDirName } from './paths.ts';
 import { isErrnoCode } from './drive.ts';
+import { decryptRange } from './encrypted-body.ts';
 import { StorageError } from './types.ts';
+
+async function* emptyStream(): AsyncGenerator<Buffer> {}
 import type { ObjectInfo, ObjectReader } from './types.ts';
 
 /** Largest chunk a read yields: bounds memory per in-flight GET. */
@@ -76,12 +79,26 @@ export class FsObjectReader implements ObjectReader {
     return handle;
   }
 
-  read(start: number, endInclusive: number): AsyncIterable<Buffer> {
+  read(start: number, endInclusive: number, keyForPart?: (partNumber: number) => Buffer): AsyncIterable<Buffer> {
     const sizeBytes = this.#version.sizeBytes;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(endInclusive) || start < 0 || endInclusive < start - 1 || endInclusive >= sizeBytes) {
       throw new StorageError('InvalidArgument', `invalid range ${start}-${endInclusive} for an object of ${sizeBytes} bytes`);
     }
     if (this.#closed) throw new StorageError('InternalError', 'read from a closed object reader');
+    if (this.#version.encryption !== undefined) {
+      // Ciphertext is never served as plaintext: an encrypted object can only be read with its keys.
+      if (keyForPart === undefined) throw new StorageError('InternalError', `${this.info.bucket}/${this.info.key} is encrypted; no key was given`);
+      if (endInclusive < start) return emptyStream();
+      return decryptRange(
+        this.#extents.map((extent) => extent.sizeBytes),
+        this.#extents.map((extent) => extent.partNumber),
+        start,
+        endInclusive,
+        keyForPart,
+        (partIndex, from, to) =>
+          this.#version.inline ? this.#readInline(from, to - 1) : this.#readFile(this.#extents[partIndex]!.partNumber, from, to),
+      );
+    }
     return this.#version.inline ? this.#readInline(start, endInclusive) : this.#readParts(start, endInclusive);
   }
 
@@ -96,22 +113,27 @@ export class FsObjectReader implements ObjectReader {
       const extentEnd = extent.startBytes + extent.sizeBytes; // exclusive
       if (extentEnd <= start || extent.sizeBytes === 0) continue;
       if (extent.startBytes > endInclusive) break;
-      const handle = await this.#handle(extent.partNumber);
-      let position = Math.max(start, extent.startBytes) - extent.startBytes;
+      const position = Math.max(start, extent.startBytes) - extent.startBytes;
       const stopPosition = Math.min(endInclusive + 1, extentEnd) - extent.startBytes;
-      while (position < stopPosition) {
-        const chunk = Buffer.allocUnsafe(Math.min(readChunkSizeBytes, stopPosition - position));
-        let fillBytes = 0;
-        while (fillBytes < chunk.length) {
-          const { bytesRead } = await handle.read(chunk, fillBytes, chunk.length - fillBytes, position + fillBytes);
-          if (bytesRead === 0) {
-            throw new StorageError('InternalError', `part ${extent.partNumber} of ${this.info.bucket}/${this.info.key} is shorter than its metadata says`);
-          }
-          fillBytes += bytesRead;
+      yield* this.#readFile(extent.partNumber, position, stopPosition);
+    }
+  }
+
+  /** Bytes [position, stopPosition) of a part file, in chunks of at most readChunkSizeBytes. */
+  async *#readFile(partNumber: number, position: number, stopPosition: number): AsyncGenerator<Buffer> {
+    const handle = await this.#handle(partNumber);
+    while (position < stopPosition) {
+      const chunk = Buffer.allocUnsafe(Math.min(readChunkSizeBytes, stopPosition - position));
+      let fillBytes = 0;
+      while (fillBytes < chunk.length) {
+        const { bytesRead } = await handle.read(chunk, fillBytes, chunk.length - fillBytes, position + fillBytes);
+        if (bytesRead === 0) {
+          throw new StorageError('InternalError', `part ${partNumber} of ${this.info.bucket}/${this.info.key} is shorter than its metadata says`);
         }
-        position += fillBytes;
-        yield chunk;
+        fillBytes += bytesRead;
       }
+      position += fillBytes;
+      yield chunk;
     }
   }
 

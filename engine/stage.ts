@@ -22,9 +22,12 @@ export interface StageBodyOptions {
   readonly inlineMaxSizeBytes?: number;
   /** the file to write otherwise (created exclusively, with its parent directory) */
   readonly filePath: string;
+  /** false when the body is ciphertext: the ETag MD5 is then taken over the plaintext upstream */
+  readonly computeMd5?: boolean;
 }
 
 export interface StagedBody {
+  /** '' when computeMd5 was false */
   readonly md5Hex: string;
   readonly sizeBytes: number;
   /** the whole body when it was kept in memory; undefined when it was written (and fdatasync'ed) to filePath */
@@ -58,7 +61,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
   const batch = Buffer.allocUnsafe(batchSizeBytes);
   let batchFillBytes = 0;
   let totalBytes = 0;
-  const md5 = createHash('md5');
+  const md5 = options.computeMd5 === false ? undefined : createHash('md5');
   let handle: FileHandle | undefined;
 
   const openFile = async (): Promise<FileHandle> => {
@@ -75,7 +78,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
       if (totalBytes > maxSizeBytes) {
         throw new StorageError('EntityTooLarge', `body exceeds the maximum of ${maxSizeBytes} bytes`);
       }
-      md5.update(chunk);
+      md5?.update(chunk);
       let chunkOffsetBytes = 0;
       while (chunkOffsetBytes < chunk.length) {
         if (batchFillBytes === batch.length) {
@@ -94,7 +97,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
     if (expectedSizeBytes !== undefined && totalBytes < expectedSizeBytes) {
       throw new StorageError('IncompleteBody', `received ${totalBytes} of the announced ${expectedSizeBytes} bytes`);
     }
-    const md5Hex = md5.digest('hex');
+    const md5Hex = md5?.digest('hex') ?? '';
     if (handle === undefined && inlineMaxSizeBytes !== undefined && totalBytes <= inlineMaxSizeBytes) {
       return { md5Hex, sizeBytes: totalBytes, inlineData: Buffer.from(batch.subarray(0, batchFillBytes)) };
     }

@@ -73,6 +73,29 @@ export interface ObjectInfo {
   readonly checksum?: ObjectChecksum;
   /** part table; one entry for a single PUT */
   readonly parts: readonly PartInfo[];
+  /** the server-side-encryption record stored with the object (opaque to the engine: api/sse.ts owns it) */
+  readonly encryption?: EncryptionRecord;
+}
+
+/** SSE metadata as stored (sealed keys, IV, KMS key id …); never holds a key in the clear. */
+export type EncryptionRecord = Readonly<Record<string, string>>;
+
+/** How the engine encrypts a body it stores (DARE 2.0 packages, see docs/encryption.md). */
+export interface DataEncryption {
+  /** the 32-byte key that encrypts the data: the object key for a single PUT, the part key for a part */
+  readonly key: Buffer;
+  /** the 12-byte DARE nonce; random when absent (multipart parts use a deterministic one) */
+  readonly nonce?: Buffer;
+  /** stored with the object version (single PUT); parts inherit the upload's record */
+  readonly record?: EncryptionRecord;
+  /** store a random ETag instead of the plaintext MD5 (SSE-KMS, SSE-C: the MD5 would reveal content) */
+  readonly randomEtag: boolean;
+}
+
+/** Bucket default encryption (PutBucketEncryption). */
+export interface BucketEncryption {
+  readonly algorithm: 'AES256' | 'aws:kms';
+  readonly kmsKeyId?: string;
 }
 
 /** What a PUT or UploadPart hands to the engine. */
@@ -90,12 +113,18 @@ export interface PutInput {
    * `md5Hex` is the MD5 the engine computed over the body.
    */
   readonly finish?: (md5Hex: string, sizeBytes: number) => ObjectChecksum | undefined;
+  /** encrypt the body at rest */
+  readonly encryption?: DataEncryption;
 }
 
 export interface ObjectReader {
   readonly info: ObjectInfo;
-  /** stream bytes [start, endInclusive] of the object; the reader must be closed after use */
-  read(start: number, endInclusive: number): AsyncIterable<Buffer>;
+  /**
+   * Stream plaintext bytes [start, endInclusive] of the object; the reader must be closed after use.
+   * An encrypted object needs `keyForPart` (the data key of part N, 1 for a single PUT); data that fails
+   * authentication ends the stream with an error, never with wrong bytes.
+   */
+  read(start: number, endInclusive: number, keyForPart?: (partNumber: number) => Buffer): AsyncIterable<Buffer>;
   close(): Promise<void>;
 }
 
@@ -128,6 +157,8 @@ export interface MultipartUploadInfo {
   readonly systemHeaders: Readonly<Record<string, string>>;
   readonly checksumAlgorithm?: ChecksumAlgorithm;
   readonly checksumType?: ChecksumType;
+  /** the upload's SSE record; every part must then be encrypted and the object inherits it */
+  readonly encryption?: EncryptionRecord;
 }
 
 export interface CreateMultipartInput {
@@ -136,6 +167,7 @@ export interface CreateMultipartInput {
   readonly systemHeaders?: Readonly<Record<string, string>>;
   readonly checksumAlgorithm?: ChecksumAlgorithm;
   readonly checksumType?: ChecksumType;
+  readonly encryption?: EncryptionRecord;
 }
 
 export interface CompletePart {
@@ -174,6 +206,9 @@ export interface ObjectEngine {
   deleteBucket(bucket: string): Promise<void>;
   headBucket(bucket: string): Promise<BucketInfo>;
   listBuckets(): Promise<BucketInfo[]>;
+  getBucketEncryption(bucket: string): Promise<BucketEncryption | undefined>;
+  /** undefined removes the configuration */
+  setBucketEncryption(bucket: string, config: BucketEncryption | undefined): Promise<void>;
 
   putObject(bucket: string, key: string, input: PutInput): Promise<ObjectInfo>;
   statObject(bucket: string, key: string): Promise<ObjectInfo>;

@@ -166,11 +166,13 @@ describe('coffer.meta', () => {
     hugeLength.writeUInt32BE(0xffffffff, 8);
     assert.throws(() => decodeObjectMeta(hugeLength, true), isInternalError(/exceeds the limit/));
 
-    // `encryption` is reserved: a reader that cannot decrypt must refuse, never serve ciphertext.
-    const encrypted = encodeFrame(objectMetaMagic, {
-      versions: [{ ...(unpack(good.subarray(12, 12 + good.readUInt32BE(8))) as { versions: object[] }).versions[0], encryption: { algorithm: 'x' } }],
-    });
-    assert.throws(() => decodeObjectMeta(encrypted, false), isInternalError(/encrypted/));
+    // `encryption` holds the SSE record (a string map); anything else is corruption, never guessed at.
+    const baseVersion = (unpack(good.subarray(12, 12 + good.readUInt32BE(8))) as { versions: object[] }).versions[0];
+    const badRecord = encodeFrame(objectMetaMagic, { versions: [{ ...baseVersion, encryption: { algorithm: 5 } }] });
+    assert.throws(() => decodeObjectMeta(badRecord, false), isInternalError(/encryption/));
+    const record = { 'x-coffer-sse': 'SSE-S3', 'x-coffer-sse-iv': 'AAAA' };
+    const encrypted = encodeFrame(objectMetaMagic, { versions: [{ ...baseVersion, encryption: record }] });
+    assert.deepEqual(decodeObjectMeta(encrypted, false).versions[0]!.encryption, record);
   });
 });
 

@@ -7,6 +7,7 @@ import type { HeaderList } from '../response.ts';
 import { assertBucketName } from './bucket.ts';
 import { evaluateConditions } from './conditions.ts';
 import { httpDate, objectHeaders, quoteEtag } from './metadata.ts';
+import { keyForPartOf, openEnvelope, parseReadSse, sseResponseHeaders, sseTypeOf } from '../sse.ts';
 
 export interface ByteRange {
   readonly start: number;
@@ -84,6 +85,14 @@ async function getOrHead(ctx: RequestContext, head: boolean): Promise<void> {
   const reader = await ctx.engine.openObject(req.bucket, req.key);
   try {
     const info = reader.info;
+    const customer = parseReadSse(req.headers, ctx.secure, ctx.sse);
+    let keyForPart: ((partNumber: number) => Buffer) | undefined;
+    if (info.encryption === undefined) {
+      if (customer) throw new S3Error('InvalidRequest', 'The encryption parameters are not applicable to this object.');
+    } else if (!head || customer || sseTypeOf(info.encryption) === 'SSE-C') {
+      // HEAD of an SSE-C object still proves the key (it unseals the object key); SSE-S3/KMS HEADs need no KMS call.
+      keyForPart = keyForPartOf(info.encryption, await openEnvelope(info.encryption, req.bucket, req.key, customer, ctx.sse));
+    }
     if (evaluateConditions(req.headers, info, '') === 'not-modified') {
       ctx.res.sendWithoutBody(304, [['ETag', quoteEtag(info.etag)], ['Last-Modified', httpDate(info.modTimeMs)]]);
       return;
@@ -100,7 +109,7 @@ async function getOrHead(ctx: RequestContext, head: boolean): Promise<void> {
     }
     const wholeObject = !isPartial;
     const checksumMode = (req.headers.get('x-amz-checksum-mode') ?? '').toUpperCase() === 'ENABLED';
-    let headers = objectHeaders(info, checksumMode && wholeObject);
+    let headers = [...objectHeaders(info, checksumMode && wholeObject), ...sseResponseHeaders(info.encryption, customer)];
     headers = applyOverrides(headers, req.query);
     const start = range?.start ?? 0;
     const endInclusive = range?.endInclusive ?? info.sizeBytes - 1;
@@ -111,7 +120,7 @@ async function getOrHead(ctx: RequestContext, head: boolean): Promise<void> {
       ctx.res.sendWithoutBody(status, headers, lengthBytes);
       return;
     }
-    await ctx.res.stream(status, headers, lengthBytes, reader.read(start, endInclusive));
+    await ctx.res.stream(status, headers, lengthBytes, reader.read(start, endInclusive, keyForPart));
   } finally {
     await reader.close();
   }

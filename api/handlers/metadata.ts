@@ -25,12 +25,9 @@ export interface StoredMetadata {
   readonly systemHeaders: Record<string, string>;
 }
 
-/** Refuse requests asking for what this server cannot honour yet rather than silently ignoring them. */
+/** Refuse requests asking for what this server cannot honour rather than silently ignoring them. */
 export function refuseUnsupportedHeaders(req: S3Request): void {
   for (const name of req.headers.keys()) {
-    if (name.startsWith('x-amz-server-side-encryption') || name.startsWith('x-amz-copy-source-server-side-encryption')) {
-      throw new S3Error('NotImplemented', 'Server-side encryption is not implemented yet.');
-    }
     if (name === 'x-amz-object-lock-mode' || name === 'x-amz-object-lock-retain-until-date' || name === 'x-amz-object-lock-legal-hold') {
       throw new S3Error('NotImplemented', 'Object lock is not implemented.');
     }

@@ -1,0 +1,76 @@
+// Encryption at rest on the write and read paths: a plaintext body becomes DARE 2.0 ciphertext (after the
+// ETag MD5 and the size were taken over the plaintext), and a stored ciphertext range becomes plaintext,
+// reading only the packages the range needs (docs/encryption.md).
+import { createHash, randomBytes } from 'node:crypto';
+import { decryptStream, encryptStream, encryptedSizeBytes } from './crypto/dare.ts';
+import { planEncryptedRange } from './crypto/range.ts';
+import type { DataEncryption } from './types.ts';
+import { StorageError } from './types.ts';
+
+export interface PlaintextTally {
+  md5Hex: string;
+  sizeBytes: number;
+}
+
+/** Encrypt `body`; `tally` is filled once the body has been consumed. */
+export function encryptBody(body: AsyncIterable<Uint8Array>, encryption: DataEncryption, tally: PlaintextTally): AsyncIterable<Buffer> {
+  const md5 = createHash('md5');
+  async function* plaintext(): AsyncGenerator<Uint8Array> {
+    let sizeBytes = 0;
+    for await (const chunk of body) {
+      md5.update(chunk);
+      sizeBytes += chunk.length;
+      yield chunk;
+    }
+    tally.md5Hex = md5.digest('hex');
+    tally.sizeBytes = sizeBytes;
+  }
+  return encryptStream(plaintext(), encryption.key, encryption.nonce);
+}
+
+/** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */
+export function encryptedObjectEtag(encryption: DataEncryption, md5Hex: string): string {
+  return encryption.randomEtag ? randomBytes(16).toString('hex') : md5Hex;
+}
+
+export function expectedCiphertextBytes(plaintextBytes: number | undefined): number | undefined {
+  return plaintextBytes === undefined ? undefined : encryptedSizeBytes(plaintextBytes);
+}
+
+/** Reads ciphertext bytes [start, endExclusive) of one part's stored stream. */
+export type CiphertextSource = (partIndex: number, start: number, endExclusive: number) => AsyncIterable<Uint8Array>;
+
+/**
+ * Plaintext bytes [start, endInclusive] of an encrypted object whose parts have the given plaintext sizes:
+ * only the packages covering the range are read and authenticated.
+ */
+export async function* decryptRange(
+  partPlainSizes: readonly number[],
+  partNumbers: readonly number[],
+  start: number,
+  endInclusive: number,
+  keyForPart: (partNumber: number) => Buffer,
+  source: CiphertextSource,
+): AsyncGenerator<Buffer> {
+  for (const span of planEncryptedRange(partPlainSizes, start, endInclusive)) {
+    const key = keyForPart(partNumbers[span.partIndex]!);
+    let skipBytes = span.skipBytes;
+    let takeBytes = span.takeBytes;
+    const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
+    for await (const plain of decryptStream(ciphertext, key, span.firstSequence, { expectFinal: span.finalIncluded })) {
+      if (takeBytes === 0) break;
+      let piece = plain;
+      if (skipBytes > 0) {
+        const dropped = Math.min(skipBytes, piece.length);
+        piece = piece.subarray(dropped);
+        skipBytes -= dropped;
+      }
+      if (piece.length > takeBytes) piece = piece.subarray(0, takeBytes);
+      takeBytes -= piece.length;
+      if (piece.length > 0) yield piece;
+    }
+    if (takeBytes !== 0) {
+      throw new StorageError('InternalError', 'encrypted part ended before the requested range');
+    }
+  }
+}
