@@ -13,6 +13,9 @@ export type Operation =
   | 'HeadBucket'
   | 'GetBucketLocation'
   | 'GetBucketVersioning'
+  | 'PutBucketEncryption'
+  | 'GetBucketEncryption'
+  | 'DeleteBucketEncryption'
   | 'ListObjectsV1'
   | 'ListObjectsV2'
   | 'ListObjectVersions'
@@ -32,7 +35,7 @@ export type Operation =
 
 /** S3 subresources (query parameters that select an operation) this server does not implement yet. */
 const unimplementedSubresources = [
-  'accelerate', 'acl', 'analytics', 'attributes', 'cors', 'encryption', 'intelligent-tiering', 'inventory',
+  'accelerate', 'acl', 'analytics', 'attributes', 'cors', 'intelligent-tiering', 'inventory',
   'legal-hold', 'lifecycle', 'logging', 'metadata-table', 'metrics', 'notification', 'object-lock',
   'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment',
   'restore', 'retention', 'select', 'session', 'tagging', 'torrent', 'website', 'renameObject',
@@ -54,6 +57,13 @@ export function route(req: S3Request): Operation {
     if (method === 'GET') return 'ListBuckets';
     throw new S3Error('MethodNotAllowed');
   }
+  if (key === '' && query.has('encryption')) {
+    if (method === 'PUT') return 'PutBucketEncryption';
+    if (method === 'GET') return 'GetBucketEncryption';
+    if (method === 'DELETE') return 'DeleteBucketEncryption';
+    throw new S3Error('MethodNotAllowed');
+  }
+  if (query.has('encryption')) notImplemented(`The 'encryption' subresource on objects`);
   if (key === '') {
     switch (method) {
       case 'GET':

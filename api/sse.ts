@@ -25,6 +25,8 @@ export type SseRequest =
   | { readonly type: 'SSE-KMS'; readonly keyId: string | undefined; readonly context: Readonly<Record<string, string>> }
   | { readonly type: 'SSE-C'; readonly key: Buffer; readonly keyMd5Base64: string };
 
+export type CustomerKey = Extract<SseRequest, { type: 'SSE-C' }>;
+
 export interface SseSettings {
   readonly kms: Kms | undefined;
   /** MINIO_KMS_AUTO_ENCRYPTION=on: objects without SSE headers (and no bucket default) get SSE-S3 */
@@ -88,27 +90,29 @@ function parseContext(value: string | undefined): Record<string, string> {
 
 /** SSE-C headers (plain or copy-source set) → the customer key, validated as AWS does. */
 function parseCustomerKey(headers: ReadonlyMap<string, string>, prefix: '' | typeof copySourcePrefix): SseRequest | undefined {
-  const algorithm = headers.get(prefix + h.customerAlgorithm);
-  const keyText = headers.get(prefix + h.customerKey);
-  const md5Text = headers.get(prefix + h.customerKeyMd5);
+  // x-amz-server-side-encryption-customer-* or x-amz-copy-source-server-side-encryption-customer-*
+  const name = (header: string) => (prefix === '' ? header : header.replace('x-amz-', prefix));
+  const algorithm = headers.get(name(h.customerAlgorithm));
+  const keyText = headers.get(name(h.customerKey));
+  const md5Text = headers.get(name(h.customerKeyMd5));
   if (algorithm === undefined && keyText === undefined && md5Text === undefined) return undefined;
   if (algorithm !== 'AES256') {
-    throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.', { ArgumentName: prefix + h.customerAlgorithm });
+    throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.', { ArgumentName: name(h.customerAlgorithm) });
   }
   if (!keyText) {
-    throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.', { ArgumentName: prefix + h.customerKey });
+    throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.', { ArgumentName: name(h.customerKey) });
   }
   if (!md5Text) {
-    throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.', { ArgumentName: prefix + h.customerKeyMd5 });
+    throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.', { ArgumentName: name(h.customerKeyMd5) });
   }
   const key = Buffer.from(keyText, 'base64');
   if (key.length !== 32 || key.toString('base64') !== keyText) {
-    throw new S3Error('InvalidArgument', 'The secret key was invalid for the specified algorithm.', { ArgumentName: prefix + h.customerKey });
+    throw new S3Error('InvalidArgument', 'The secret key was invalid for the specified algorithm.', { ArgumentName: name(h.customerKey) });
   }
   const expectedMd5 = createHash('md5').update(key).digest();
   const givenMd5 = Buffer.from(md5Text, 'base64');
   if (givenMd5.length !== expectedMd5.length || !timingSafeEqual(givenMd5, expectedMd5)) {
-    throw new S3Error('InvalidArgument', 'The calculated MD5 hash of the key did not match the hash that was provided.', { ArgumentName: prefix + h.customerKeyMd5 });
+    throw new S3Error('InvalidArgument', 'The calculated MD5 hash of the key did not match the hash that was provided.', { ArgumentName: name(h.customerKeyMd5) });
   }
   return { type: 'SSE-C', key, keyMd5Base64: expectedMd5.toString('base64') };
 }
@@ -147,8 +151,8 @@ export function parseSseHeaders(headers: ReadonlyMap<string, string>): SseReques
 }
 
 /** Copy-source SSE-C headers (CopyObject / UploadPartCopy of an SSE-C source). */
-export function parseCopySourceCustomerKey(headers: ReadonlyMap<string, string>): Extract<SseRequest, { type: 'SSE-C' }> | undefined {
-  return parseCustomerKey(headers, copySourcePrefix) as Extract<SseRequest, { type: 'SSE-C' }> | undefined;
+export function parseCopySourceCustomerKey(headers: ReadonlyMap<string, string>): CustomerKey | undefined {
+  return parseCustomerKey(headers, copySourcePrefix) as CustomerKey | undefined;
 }
 
 function assertTransport(request: SseRequest | undefined, secure: boolean, settings: SseSettings): void {
@@ -158,11 +162,11 @@ function assertTransport(request: SseRequest | undefined, secure: boolean, setti
 }
 
 /** Reads (GET/HEAD) must not carry SSE-S3/KMS headers; SSE-C headers name the key to decrypt with. */
-export function parseReadSse(headers: ReadonlyMap<string, string>, secure: boolean, settings: SseSettings): Extract<SseRequest, { type: 'SSE-C' }> | undefined {
+export function parseReadSse(headers: ReadonlyMap<string, string>, secure: boolean, settings: SseSettings): CustomerKey | undefined {
   if (headers.has(h.sse) || headers.has(h.kmsKeyId) || headers.has(h.context)) {
     throw new S3Error('InvalidArgument', `The ${h.sse} header is not supported for this operation.`, { ArgumentName: h.sse });
   }
-  const customer = parseCustomerKey(headers, '') as Extract<SseRequest, { type: 'SSE-C' }> | undefined;
+  const customer = parseCustomerKey(headers, '') as CustomerKey | undefined;
   assertTransport(customer, secure, settings);
   return customer;
 }
@@ -271,7 +275,7 @@ export async function openEnvelope(
   record: EncryptionRecord,
   bucket: string,
   object: string,
-  customer: Extract<SseRequest, { type: 'SSE-C' }> | undefined,
+  customer: CustomerKey | undefined,
   settings: SseSettings,
 ): Promise<Buffer> {
   const type = sseTypeOf(record);
@@ -327,7 +331,7 @@ export function dataEncryptionFor(envelope: { objectKey: Buffer; record: Encrypt
 }
 
 /** SSE response headers for an object (PUT/GET/HEAD/UploadPart/Create/Complete/Copy). */
-export function sseResponseHeaders(record: EncryptionRecord | undefined, customer?: Extract<SseRequest, { type: 'SSE-C' }>): HeaderList {
+export function sseResponseHeaders(record: EncryptionRecord | undefined, customer?: CustomerKey): HeaderList {
   if (!record) return [];
   const type = sseTypeOf(record);
   if (type === 'SSE-C') {

@@ -572,3 +572,32 @@ function isBlank(body: Uint8Array): boolean {
   for (const b of body) if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return false;
   return true;
 }
+
+export interface ServerSideEncryptionConfiguration {
+  readonly algorithm: 'AES256' | 'aws:kms';
+  readonly kmsMasterKeyId?: string;
+}
+
+/**
+ * PutBucketEncryption body (AWS API reference "PutBucketEncryption"): exactly one
+ * `<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256|aws:kms</SSEAlgorithm>[<KMSMasterKeyID>]`.
+ * `BucketKeyEnabled` is accepted and ignored. Invalid combinations are MalformedXML, as in MinIO and AWS.
+ */
+export function parseServerSideEncryptionConfiguration(body: Uint8Array): ServerSideEncryptionConfiguration {
+  const root = parseXml(body);
+  expectRoot(root, 'ServerSideEncryptionConfiguration');
+  const rules = childElements(root, 'Rule');
+  if (rules.length !== 1) throw malformed('only one server-side encryption rule is allowed at a time');
+  const apply = optionalChild(rules[0]!, 'ApplyServerSideEncryptionByDefault');
+  if (apply === undefined) throw malformed('Rule without ApplyServerSideEncryptionByDefault');
+  const algorithm = optionalChildText(apply, 'SSEAlgorithm')?.trim();
+  const keyId = optionalChildText(apply, 'KMSMasterKeyID');
+  if (algorithm !== 'AES256' && algorithm !== 'aws:kms') throw malformed('Unknown SSE algorithm');
+  if (algorithm === 'AES256') {
+    if (keyId !== undefined && keyId.trim() !== '') throw malformed('MasterKeyID is allowed with aws:kms only');
+    return { algorithm };
+  }
+  if (keyId === undefined || keyId === '') return { algorithm };
+  if (keyId.trim() !== keyId) throw malformed('MasterKeyID contains unsupported characters');
+  return { algorithm, kmsMasterKeyId: keyId };
+}

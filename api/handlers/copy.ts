@@ -9,7 +9,8 @@ import { s3XmlNamespace, xmlDocument } from '../xml.ts';
 import { assertBucketName } from './bucket.ts';
 import { evaluateConditions } from './conditions.ts';
 import { isoDate, metadataFromHeaders, quoteEtag, refuseUnsupportedHeaders } from './metadata.ts';
-import { checksumHeaders, maxPartSizeBytes, parsePartNumber } from './multipart.ts';
+import { checksumHeaders, maxPartSizeBytes, parsePartNumber, partEncryption } from './multipart.ts';
+import { createEnvelope, dataEncryptionFor, keyForPartOf, openEnvelope, parseCopySourceCustomerKey, parseSseHeaders, resolveWriteSse, sseResponseHeaders } from '../sse.ts';
 import type { ChecksumAlgorithm } from '../../engine/types.ts';
 
 interface CopySource {
@@ -55,16 +56,33 @@ function checksummed(source: AsyncIterable<Buffer>, algorithm: ChecksumAlgorithm
   return { body: body(), finish: (): ObjectChecksum => ({ algorithm, value: hasher.digestBase64(), type: 'FULL_OBJECT' }) };
 }
 
-async function openSource(ctx: RequestContext): Promise<{ source: CopySource; reader: ObjectReader }> {
+interface OpenedSource {
+  readonly source: CopySource;
+  readonly reader: ObjectReader;
+  /** data keys of an encrypted source (from the KMS, or the x-amz-copy-source-…-customer-key headers) */
+  readonly keyForPart?: (partNumber: number) => Buffer;
+}
+
+async function openSource(ctx: RequestContext): Promise<OpenedSource> {
   const source = parseCopySource(ctx.req.headers.get('x-amz-copy-source') ?? '');
+  const sourceCustomer = parseCopySourceCustomerKey(ctx.req.headers);
+  if (sourceCustomer && !ctx.secure && !ctx.sse.allowSseCOverHttp) {
+    throw new S3Error('InvalidRequest', 'Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.');
+  }
   const reader = await ctx.engine.openObject(source.bucket, source.key);
   try {
     evaluateConditions(ctx.req.headers, reader.info, 'x-amz-copy-source-');
+    const record = reader.info.encryption;
+    if (!record) {
+      if (sourceCustomer) throw new S3Error('InvalidRequest', 'The encryption parameters are not applicable to this object.');
+      return { source, reader };
+    }
+    const objectKey = await openEnvelope(record, source.bucket, source.key, sourceCustomer, ctx.sse);
+    return { source, reader, keyForPart: keyForPartOf(record, objectKey) };
   } catch (error) {
     await reader.close();
     throw error;
   }
-  return { source, reader };
 }
 
 export async function copyObject(ctx: RequestContext): Promise<void> {
@@ -75,13 +93,14 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
   if (directive !== 'COPY' && directive !== 'REPLACE') {
     throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { ArgumentName: 'x-amz-metadata-directive' });
   }
-  const { source, reader } = await openSource(ctx);
+  const { source, reader, keyForPart } = await openSource(ctx);
   try {
     const info = reader.info;
     const algorithmText = req.headers.get('x-amz-checksum-algorithm');
     const requestedAlgorithm = algorithmText === undefined ? undefined : parseChecksumAlgorithm(algorithmText);
     if (algorithmText !== undefined && !requestedAlgorithm) throw new S3Error('InvalidRequest', 'Checksum algorithm provided is unsupported.');
-    if (source.bucket === req.bucket && source.key === req.key && directive === 'COPY' && !requestedAlgorithm) {
+    const changesEncryption = parseSseHeaders(req.headers) !== undefined;
+    if (source.bucket === req.bucket && source.key === req.key && directive === 'COPY' && !requestedAlgorithm && !changesEncryption) {
       throw new S3Error(
         'InvalidRequest',
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -94,20 +113,27 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
       directive === 'REPLACE'
         ? metadataFromHeaders(req)
         : { contentType: info.contentType, userMetadata: { ...info.userMetadata }, systemHeaders: { ...info.systemHeaders } };
-    const bytes = info.sizeBytes === 0 ? emptyBody() : reader.read(0, info.sizeBytes - 1);
+    // The destination is encrypted as a new object would be (its own headers, else its bucket's default).
+    const sse = resolveWriteSse(req.headers, await ctx.engine.getBucketEncryption(req.bucket), ctx.secure, ctx.sse);
+    const envelope = sse ? await createEnvelope(sse, req.bucket, req.key, ctx.sse, false) : undefined;
+    const bytes = info.sizeBytes === 0 ? emptyBody() : reader.read(0, info.sizeBytes - 1, keyForPart);
     const { body, finish } = checksummed(bytes, requestedAlgorithm ?? info.checksum?.algorithm);
     const copied = await ctx.engine.putObject(req.bucket, req.key, {
       body,
       expectedSizeBytes: info.sizeBytes,
       ...metadata,
       finish: () => finish(),
+      ...(envelope ? { encryption: dataEncryptionFor(envelope) } : {}),
     });
     const checksumElement = copied.checksum ? { [`Checksum${copied.checksum.algorithm}`]: copied.checksum.value } : {};
     sendXml(
       ctx,
       xmlDocument('CopyObjectResult', { ETag: quoteEtag(copied.etag), LastModified: isoDate(copied.modTimeMs), ...checksumElement }, { xmlns: s3XmlNamespace }),
       200,
-      checksumHeaders(copied.checksum).filter(([name]) => name !== 'x-amz-checksum-type'),
+      [
+        ...checksumHeaders(copied.checksum).filter(([name]) => name !== 'x-amz-checksum-type'),
+        ...sseResponseHeaders(copied.encryption, sse?.type === 'SSE-C' ? sse : undefined),
+      ],
     );
   } finally {
     await reader.close();
@@ -135,7 +161,7 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
   const partNumber = parsePartNumber(req.query.get('partNumber'));
   const uploadId = req.query.get('uploadId') ?? '';
   if (uploadId === '') throw new S3Error('NoSuchUpload');
-  const { reader } = await openSource(ctx);
+  const { reader, keyForPart } = await openSource(ctx);
   try {
     const info = reader.info;
     const range = parseCopyRange(req.headers.get('x-amz-copy-source-range'), info.sizeBytes) ?? {
@@ -144,12 +170,19 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
     };
     const lengthBytes = range.endInclusive - range.start + 1;
     if (lengthBytes > maxPartSizeBytes) throw new S3Error('EntityTooLarge');
-    const bytes = lengthBytes === 0 ? emptyBody() : reader.read(range.start, range.endInclusive);
+    const { encryption, customer, record } = await partEncryption(ctx, uploadId, partNumber);
+    const bytes = lengthBytes === 0 ? emptyBody() : reader.read(range.start, range.endInclusive, keyForPart);
     const part = await ctx.engine.putPart(req.bucket, req.key, uploadId, partNumber, {
       body: bytes,
       expectedSizeBytes: lengthBytes,
+      ...(encryption ? { encryption } : {}),
     });
-    sendXml(ctx, xmlDocument('CopyPartResult', { ETag: quoteEtag(part.etag), LastModified: isoDate(part.modTimeMs) }, { xmlns: s3XmlNamespace }));
+    sendXml(
+      ctx,
+      xmlDocument('CopyPartResult', { ETag: quoteEtag(part.etag), LastModified: isoDate(part.modTimeMs) }, { xmlns: s3XmlNamespace }),
+      200,
+      sseResponseHeaders(record, customer),
+    );
   } finally {
     await reader.close();
   }

@@ -4,6 +4,7 @@ import type { Operation } from '../router.ts';
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './bucket.ts';
 import { copyObject, uploadPartCopy } from './copy.ts';
 import { deleteObject, deleteObjects } from './delete.ts';
+import { deleteBucketEncryption, getBucketEncryption, putBucketEncryption } from './encryption.ts';
 import { getObject, headObject } from './get.ts';
 import { listMultipartUploads, listObjectsV1, listObjectsV2, listObjectVersions } from './list.ts';
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listParts, uploadPart } from './multipart.ts';
@@ -22,6 +23,9 @@ export const handlers: Readonly<Record<Operation, Handler>> = {
   HeadBucket: headBucket,
   GetBucketLocation: getBucketLocation,
   GetBucketVersioning: getBucketVersioning,
+  PutBucketEncryption: putBucketEncryption,
+  GetBucketEncryption: getBucketEncryption,
+  DeleteBucketEncryption: deleteBucketEncryption,
   ListObjectsV1: listObjectsV1,
   ListObjectsV2: listObjectsV2,
   ListObjectVersions: listObjectVersions,

@@ -1,6 +1,7 @@
 // Multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload,
 // ListParts. (UploadPartCopy lives with CopyObject in copy.ts.)
-import type { ChecksumType, ObjectChecksum, PartInfo } from '../../engine/types.ts';
+import type { ChecksumType, DataEncryption, EncryptionRecord, ObjectChecksum, PartInfo } from '../../engine/types.ts';
+import { createEnvelope, dataEncryptionFor, openEnvelope, parseSseHeaders, resolveWriteSse, sseResponseHeaders, sseTypeOf, type CustomerKey } from '../sse.ts';
 import { readSmallBody } from '../body.ts';
 import { checksumHeaderName, combineCrc, compositeChecksum, isCrcAlgorithm, parseChecksumAlgorithm } from '../checksum.ts';
 import { sendXml, type RequestContext } from '../context.ts';
@@ -55,10 +56,18 @@ export async function createMultipartUpload(ctx: RequestContext): Promise<void> 
       throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the CRC64NVME checksum algorithm.');
     }
   }
-  const upload = await ctx.engine.createMultipartUpload(req.bucket, req.key, { ...metadata, checksumAlgorithm, checksumType });
-  const headers: HeaderList = checksumAlgorithm
-    ? [['x-amz-checksum-algorithm', checksumAlgorithm], ['x-amz-checksum-type', checksumType!]]
-    : [];
+  const sse = resolveWriteSse(req.headers, await ctx.engine.getBucketEncryption(req.bucket), ctx.secure, ctx.sse);
+  const envelope = sse ? await createEnvelope(sse, req.bucket, req.key, ctx.sse, true) : undefined;
+  const upload = await ctx.engine.createMultipartUpload(req.bucket, req.key, {
+    ...metadata,
+    checksumAlgorithm,
+    checksumType,
+    ...(envelope ? { encryption: envelope.record } : {}),
+  });
+  const headers: HeaderList = [
+    ...(checksumAlgorithm ? ([['x-amz-checksum-algorithm', checksumAlgorithm], ['x-amz-checksum-type', checksumType!]] as const) : []),
+    ...sseResponseHeaders(envelope?.record, sse?.type === 'SSE-C' ? sse : undefined),
+  ];
   sendXml(
     ctx,
     xmlDocument('InitiateMultipartUploadResult', { Bucket: req.bucket, Key: req.key, UploadId: upload.uploadId }, { xmlns: s3XmlNamespace }),
@@ -74,13 +83,50 @@ export async function uploadPart(ctx: RequestContext): Promise<void> {
   const partNumber = parsePartNumber(req.query.get('partNumber'));
   const uploadId = uploadIdOf(ctx);
   const payload = requestPayload(ctx, maxPartSizeBytes);
+  const { encryption, customer, record } = await partEncryption(ctx, uploadId, partNumber);
   const { body, finish } = verifiedPayload(ctx, payload, checksumRequest(ctx));
   const part = await ctx.engine.putPart(req.bucket, req.key, uploadId, partNumber, {
     body,
     expectedSizeBytes: payload.sizeBytes,
     finish,
+    ...(encryption ? { encryption } : {}),
   });
-  ctx.res.send(200, [['ETag', quoteEtag(part.etag)], ...checksumHeaders(part.checksum)], '');
+  ctx.res.send(200, [['ETag', quoteEtag(part.etag)], ...checksumHeaders(part.checksum), ...sseResponseHeaders(record, customer)], '');
+}
+
+/**
+ * The encryption of part N of an upload: the upload's object key (from the KMS, or from the SSE-C key the
+ * client must send again with every part) turned into that part's key and nonce.
+ */
+export async function partEncryption(
+  ctx: RequestContext,
+  uploadId: string,
+  partNumber: number,
+): Promise<{ encryption?: DataEncryption; customer?: CustomerKey; record?: EncryptionRecord }> {
+  const { req } = ctx;
+  const { upload } = await ctx.engine.listParts(req.bucket, req.key, uploadId, 0, 1);
+  const requested = parseSseHeaders(req.headers);
+  if (requested && requested.type !== 'SSE-C') {
+    throw new S3Error('InvalidArgument', 'Server-side encryption is chosen when the multipart upload is created, not per part.');
+  }
+  const record = upload.encryption;
+  if (!record) {
+    if (requested) throw new S3Error('InvalidRequest', 'The encryption parameters are not applicable to this object.');
+    return {};
+  }
+  if (sseTypeOf(record) === 'SSE-C' && !requested) {
+    throw new S3Error('InvalidRequest', 'The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.');
+  }
+  const customer = requested?.type === 'SSE-C' ? requested : undefined;
+  if (customer && !ctx.secure && !ctx.sse.allowSseCOverHttp) {
+    throw new S3Error('InvalidRequest', 'Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.');
+  }
+  const objectKey = await openEnvelope(record, req.bucket, req.key, customer, ctx.sse);
+  return {
+    encryption: dataEncryptionFor({ objectKey, record }, { uploadId, partNumber }),
+    record,
+    ...(customer ? { customer } : {}),
+  };
 }
 
 export async function completeMultipartUpload(ctx: RequestContext): Promise<void> {
@@ -124,7 +170,7 @@ export async function completeMultipartUpload(ctx: RequestContext): Promise<void
     ETag: quoteEtag(info.etag),
     ...(info.checksum ? { [`Checksum${info.checksum.algorithm}`]: info.checksum.value, ChecksumType: info.checksum.type } : {}),
   };
-  sendXml(ctx, xmlDocument('CompleteMultipartUploadResult', body, { xmlns: s3XmlNamespace }));
+  sendXml(ctx, xmlDocument('CompleteMultipartUploadResult', body, { xmlns: s3XmlNamespace }), 200, sseResponseHeaders(info.encryption));
 }
 
 export async function abortMultipartUpload(ctx: RequestContext): Promise<void> {

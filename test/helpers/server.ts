@@ -26,9 +26,20 @@ export async function makeTempDir(label: string): Promise<string> {
   return mkdtemp(path.join(tmpdir(), `coffer-${label}-`));
 }
 
-export async function startServer(options: { dataDir?: string; env?: Record<string, string>; port?: number } = {}): Promise<TestServer> {
+export interface StartOptions {
+  readonly dataDir?: string;
+  readonly env?: Record<string, string>;
+  readonly port?: number;
+  /** serve TLS with public.crt/private.key from this folder (default: an empty folder, so plain HTTP) */
+  readonly certsDir?: string;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await makeTempDir('data'));
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'coffer.js'), 'server', '--address', `127.0.0.1:${options.port ?? 0}`, dataDir], {
+  // Never pick up certificates from the user's ~/.minio/certs by accident.
+  const certsDir = options.certsDir ?? path.join(dataDir, '.no-certs');
+  const args = [path.join(repoRoot, 'bin', 'coffer.js'), 'server', '--address', `127.0.0.1:${options.port ?? 0}`, '--certs-dir', certsDir, dataDir];
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,7 +56,7 @@ export async function startServer(options: { dataDir?: string; env?: Record<stri
     const timer = setTimeout(() => reject(new Error(`server did not start in time; stderr: ${stderr}`)), 20_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      const match = /API: (http:\/\/\S+)/.exec(stdout);
+      const match = /API: (https?:\/\/\S+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);
@@ -76,4 +87,18 @@ export async function startServer(options: { dataDir?: string; env?: Record<stri
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/** A self-signed certificate for 127.0.0.1/localhost in `dir` (public.crt, private.key), made with openssl. */
+export async function makeCertificate(dir: string): Promise<{ certFile: string; keyFile: string }> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const certFile = path.join(dir, 'public.crt');
+  const keyFile = path.join(dir, 'private.key');
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', keyFile, '-out', certFile,
+  ]);
+  return { certFile, keyFile };
 }
