@@ -4,7 +4,7 @@ import { createMD5 } from 'hash-wasm';
 import { Piscina } from 'piscina';
 import { tsImport } from 'tsx/esm/api';
 
-const dare = await tsImport('../engine/crypto/dare.ts', import.meta.url);
+const dare = await tsImport('../workers/dare.ts', import.meta.url);
 const md5 = await createMD5();
 
 const asBuffer = (view) => Buffer.from(view.buffer, view.byteOffset, view.byteLength);

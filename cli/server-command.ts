@@ -6,6 +6,7 @@ import { settingsFromEnv } from '../api/config.ts';
 import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
 import { FsEngine } from '../engine/fs-engine.ts';
+import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
 import type { Kms } from '../engine/kms/kms.ts';
@@ -62,7 +63,8 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   }
   const settings = settingsFromEnv(process.env);
   const { host, port } = parseAddress(address);
-  const engine = await FsEngine.open(dirs);
+  const cipherPool = createBlockCipherPool(defaultPoolThreads);
+  const engine = await FsEngine.open(dirs, { cipherPool });
   const warnings: string[] = [];
   const kms = await chooseKms(dirs[0]!, warnings);
   const sse: SseSettings = {
@@ -98,5 +100,6 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   });
   await running.close();
   await kms.close();
+  await cipherPool.close();
   return 0;
 }

@@ -24,7 +24,8 @@ import {
 import { compareUtf8, dataDirName, isSafeBucketName, parseKey } from './paths.ts';
 import { FsObjectReader } from './reader.ts';
 import { stageBody } from './stage.ts';
-import { encryptedSizeBytes } from './crypto/dare.ts';
+import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
+import { encryptedSizeBytes } from '../workers/dare.ts';
 import { encryptBody, encryptedObjectEtag, expectedCiphertextBytes, type PlaintextTally } from './encrypted-body.ts';
 import { StorageError } from './types.ts';
 import type {
@@ -46,6 +47,11 @@ import type {
   PutInput,
 } from './types.ts';
 
+export interface FsEngineOptions {
+  /** where DARE blocks are sealed and opened; default: inline on the calling thread (size 0) */
+  readonly cipherPool?: BlockCipherPool;
+}
+
 /** S3's limit for a single PUT; larger objects must use multipart. */
 export const maxSinglePutSizeBytes = 5 * 1024 * 1024 * 1024;
 const defaultContentType = 'application/octet-stream';
@@ -56,9 +62,14 @@ export class FsEngine implements ObjectEngine {
   readonly #multipart: MultipartStore;
   readonly #listSource: (bucket: string) => ListObjectsSource;
 
-  private constructor(drive: Drive) {
+  readonly #cipherPool: BlockCipherPool;
+  readonly #ownsCipherPool: boolean;
+
+  private constructor(drive: Drive, cipherPool: BlockCipherPool | undefined) {
     this.#drive = drive;
-    this.#multipart = new MultipartStore(drive, this.#locks);
+    this.#cipherPool = cipherPool ?? createBlockCipherPool(0);
+    this.#ownsCipherPool = cipherPool === undefined;
+    this.#multipart = new MultipartStore(drive, this.#locks, this.#cipherPool);
     this.#listSource = (bucket) => ({
       loadInfo: async (candidate) => {
         let meta;
@@ -76,11 +87,11 @@ export class FsEngine implements ObjectEngine {
   }
 
   /** Open the engine on its drives (exactly one for now), formatting a fresh drive. */
-  static async open(driveDirs: string[]): Promise<FsEngine> {
+  static async open(driveDirs: string[], options: FsEngineOptions = {}): Promise<FsEngine> {
     if (driveDirs.length !== 1) {
       throw new Error(`FsEngine supports exactly one drive for now, got ${driveDirs.length}`);
     }
-    return new FsEngine(await Drive.open(driveDirs[0]!));
+    return new FsEngine(await Drive.open(driveDirs[0]!), options.cipherPool);
   }
 
   /** The deployment UUID from format.json. */
@@ -163,7 +174,7 @@ export class FsEngine implements ObjectEngine {
       const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
       const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
       const staged = await stageBody({
-        body: encryption ? encryptBody(input.body, encryption, tally) : input.body,
+        body: encryption ? encryptBody(input.body, encryption, tally, this.#cipherPool) : input.body,
         computeMd5: encryption === undefined,
         maxSizeBytes: encryption ? encryptedSizeBytes(maxSinglePutSizeBytes) : maxSinglePutSizeBytes,
         inlineMaxSizeBytes,
@@ -235,7 +246,7 @@ export class FsEngine implements ObjectEngine {
       const meta = await readObjectMeta(objectDir, true);
       if (meta === undefined) return undefined;
       const version = meta.versions[0]!;
-      return FsObjectReader.open(toObjectInfo(bucket, key, version), version, objectDir, meta.inlineData);
+      return FsObjectReader.open(toObjectInfo(bucket, key, version), version, objectDir, meta.inlineData, this.#cipherPool);
     });
     return reader ?? this.#missingObject(bucket, key);
   }
@@ -295,5 +306,6 @@ export class FsEngine implements ObjectEngine {
 
   async close(): Promise<void> {
     await this.#drive.close();
+    if (this.#ownsCipherPool) await this.#cipherPool.close();
   }
 }

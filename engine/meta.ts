@@ -4,7 +4,7 @@
 
 import { crc32c } from '@node-rs/crc32';
 import { Packr, Unpackr } from 'msgpackr';
-import { encryptedSizeBytes } from './crypto/dare.ts';
+import { encryptedSizeBytes } from '../workers/dare.ts';
 import { checksumAlgorithms, StorageError } from './types.ts';
 import type { ChecksumAlgorithm, ChecksumType, EncryptionRecord, ObjectChecksum } from './types.ts';
 

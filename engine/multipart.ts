@@ -17,7 +17,8 @@ import { commitObject, maxCommitAttempts, removeGarbage, toObjectInfo } from './
 import { compareUtf8, dataDirName, parseKey } from './paths.ts';
 import type { ParsedKey } from './paths.ts';
 import { stageBody } from './stage.ts';
-import { encryptedSizeBytes } from './crypto/dare.ts';
+import type { BlockCipherPool } from '../workers/pool.ts';
+import { encryptedSizeBytes } from '../workers/dare.ts';
 import { encryptBody, encryptedObjectEtag, expectedCiphertextBytes, type PlaintextTally } from './encrypted-body.ts';
 import { StorageError } from './types.ts';
 import type {
@@ -102,9 +103,12 @@ export class MultipartStore {
   readonly #drive: Drive;
   readonly #locks: KeyedLock;
 
-  constructor(drive: Drive, locks: KeyedLock) {
+  readonly #cipherPool: BlockCipherPool;
+
+  constructor(drive: Drive, locks: KeyedLock, cipherPool: BlockCipherPool) {
     this.#drive = drive;
     this.#locks = locks;
+    this.#cipherPool = cipherPool;
   }
 
   async create(bucket: string, key: string, input: CreateMultipartInput): Promise<MultipartUploadInfo> {
@@ -198,7 +202,7 @@ export class MultipartStore {
       const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
       const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
       const staged = await stageBody({
-        body: encryption ? encryptBody(input.body, encryption, tally) : input.body,
+        body: encryption ? encryptBody(input.body, encryption, tally, this.#cipherPool) : input.body,
         computeMd5: encryption === undefined,
         maxSizeBytes: encryption ? encryptedSizeBytes(maxPartSizeBytes) : maxPartSizeBytes,
         filePath: path.join(stagingDir, dataFileName),

@@ -9,6 +9,7 @@ import type { ObjectVersion } from './meta.ts';
 import { dataDirName } from './paths.ts';
 import { isErrnoCode } from './drive.ts';
 import { decryptRange } from './encrypted-body.ts';
+import type { BlockCipherPool } from '../workers/pool.ts';
 import { StorageError } from './types.ts';
 
 async function* emptyStream(): AsyncGenerator<Buffer> {}
@@ -32,7 +33,10 @@ export class FsObjectReader implements ObjectReader {
   readonly #handles = new Map<number, Promise<FileHandle>>();
   #closed = false;
 
-  private constructor(info: ObjectInfo, version: ObjectVersion, objectDir: string, inlineData: Buffer) {
+  readonly #cipherPool: BlockCipherPool;
+
+  private constructor(info: ObjectInfo, version: ObjectVersion, objectDir: string, inlineData: Buffer, cipherPool: BlockCipherPool) {
+    this.#cipherPool = cipherPool;
     this.info = info;
     this.#version = version;
     this.#inlineData = inlineData;
@@ -49,8 +53,8 @@ export class FsObjectReader implements ObjectReader {
    * Build a reader and open the first part's file right away, so that a GET racing an overwrite reads the
    * version whose metadata it saw. Later parts are opened when reached (descriptor count stays bounded).
    */
-  static async open(info: ObjectInfo, version: ObjectVersion, objectDir: string, inlineData: Buffer): Promise<FsObjectReader> {
-    const reader = new FsObjectReader(info, version, objectDir, inlineData);
+  static async open(info: ObjectInfo, version: ObjectVersion, objectDir: string, inlineData: Buffer, cipherPool: BlockCipherPool): Promise<FsObjectReader> {
+    const reader = new FsObjectReader(info, version, objectDir, inlineData, cipherPool);
     if (!version.inline && reader.#extents.length > 0) {
       try {
         await reader.#handle(reader.#extents[0]!.partNumber);
@@ -97,6 +101,7 @@ export class FsObjectReader implements ObjectReader {
         keyForPart,
         (partIndex, from, to) =>
           this.#version.inline ? this.#readInline(from, to - 1) : this.#readFile(this.#extents[partIndex]!.partNumber, from, to),
+        this.#cipherPool,
       );
     }
     return this.#version.inline ? this.#readInline(start, endInclusive) : this.#readParts(start, endInclusive);

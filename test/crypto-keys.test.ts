@@ -20,7 +20,7 @@ import {
   type SseDomain,
 } from '../engine/crypto/keys.ts';
 import { canonicalContextJson } from '../engine/crypto/context.ts';
-import { openPackages, sealPackages } from '../engine/crypto/dare.ts';
+import { openPackages, sealPackages } from '../workers/dare.ts';
 
 const zeroKey = Buffer.alloc(32);
 const hmac = (key: Uint8Array, ...parts: (Uint8Array | string)[]): Buffer => {

@@ -1,4 +1,4 @@
-// DARE 2.0 packages (engine/crypto/dare.ts) and range planning (engine/crypto/range.ts).
+// DARE 2.0 packages (workers/dare.ts) and range planning (engine/crypto/range.ts).
 // Oracles: MinIO's TestDecryptETag vector, @noble/ciphers (independent AEAD code) and pinned hex.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ import {
   encryptedSizeBytes,
   openPackages,
   sealPackages,
-} from '../engine/crypto/dare.ts';
+} from '../workers/dare.ts';
 import { planEncryptedRange } from '../engine/crypto/range.ts';
 import { multipartPartNonce, partKey } from '../engine/crypto/keys.ts';
 

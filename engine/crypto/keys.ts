@@ -6,7 +6,7 @@
 //   OEK ─ part keys (multipart data), ETag key (sealed ETags)
 
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { DareError, dareKeyBytes, dareNonceBytes, openPackages, randomDareNonce, sealPackages } from './dare.ts';
+import { DareError, dareKeyBytes, dareNonceBytes, openPackages, randomDareNonce, sealPackages } from '../../workers/dare.ts';
 
 export type SseDomain = 'SSE-S3' | 'SSE-KMS' | 'SSE-C';
 

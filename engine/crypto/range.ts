@@ -3,7 +3,7 @@
 // range read touches a suffix of the first part, whole middle parts and a prefix of the last part.
 // Reads are rounded out to whole packages: a package can only be authenticated whole.
 
-import { darePackageBytesMax, darePayloadBytesMax, encryptedSizeBytes } from './dare.ts';
+import { darePackageBytesMax, darePayloadBytesMax, encryptedSizeBytes } from '../../workers/dare.ts';
 
 export interface EncryptedPartSpan {
   /** Index into `partPlainSizes` (not the S3 part number). */

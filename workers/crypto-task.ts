@@ -1,0 +1,124 @@
+// The block-cipher kernels that the worker pool runs (workers/pool.ts). Piscina loads this module in each
+// worker thread through workers/crypto-task.worker.mjs (worker threads do not inherit the tsx loader that
+// bin/coffer.js registers on the main thread).
+//
+// Messages are structured-cloned, which turns Buffers into plain Uint8Arrays and every Error into a plain
+// `Error` without its `name` or extra fields (a DareError would arrive as `Error` with no `reason`). So the
+// handlers never throw: they return a tagged result, and pool.ts rebuilds the error on the calling thread.
+// Output buffers go back by transfer, not by copy (perf-primitives.md §4: 72–97 µs vs 240–340 µs per MiB).
+
+import { isMainThread, threadId } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { openPackages, sealPackages } from './dare.ts';
+
+export interface SealTask {
+  readonly key: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly firstSequence: number;
+  /** transferred from the calling thread; owns its whole ArrayBuffer */
+  readonly plaintext: Uint8Array;
+  readonly final: boolean;
+}
+
+export interface OpenTask {
+  readonly key: Uint8Array;
+  readonly ciphertext: Uint8Array;
+  readonly firstSequence: number;
+  readonly expectNonce?: Uint8Array;
+}
+
+/** An error crossing the thread boundary: the fields structured clone would drop, kept by hand. */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  /** own enumerable string/number/boolean fields of the error (DareError's `reason`, Node's `code`) */
+  readonly fields: Readonly<Record<string, string | number | boolean>>;
+}
+
+export type SealResult = { readonly ok: true; readonly ciphertext: Uint8Array } | { readonly ok: false; readonly error: SerializedError };
+
+export type OpenResult =
+  | { readonly ok: true; readonly plaintext: Uint8Array; readonly final: boolean; readonly nonce: Uint8Array }
+  | { readonly ok: false; readonly error: SerializedError };
+
+/** What `probe` answers: lets tests check that tasks really run off the main thread. */
+export interface ProbeResult {
+  readonly isMainThread: boolean;
+  readonly threadId: number;
+}
+
+/** A Buffer view over a cloned Uint8Array, without copying. */
+export function asBuffer(view: Uint8Array): Buffer {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * A view that owns its entire ArrayBuffer, so transferring that ArrayBuffer moves exactly these bytes and
+ * detaches nothing else. Copies when `view` is a slice of a larger (or pooled, or shared) buffer:
+ * structured clone of such a view would otherwise copy the whole backing store, and transferring it would
+ * detach bytes that belong to someone else.
+ */
+export function ownedView(view: Uint8Array): Uint8Array<ArrayBuffer> {
+  const backing = view.buffer;
+  if (backing instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === backing.byteLength) {
+    return view as Uint8Array<ArrayBuffer>;
+  }
+  const copy = Buffer.allocUnsafeSlow(view.byteLength); // its own ArrayBuffer, never the shared pool
+  copy.set(view);
+  return new Uint8Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength);
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (!(error instanceof Error)) {
+    return { name: 'Error', message: String(error), fields: {} };
+  }
+  const fields: Record<string, string | number | boolean> = {};
+  for (const [field, value] of Object.entries(error)) {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      fields[field] = value;
+    }
+  }
+  return { name: error.name, message: error.message, fields };
+}
+
+/** Wrap a result so piscina transfers `buffers` back instead of cloning them. */
+function moveResult<T extends object>(value: T, buffers: readonly ArrayBuffer[]): T {
+  const transferable = {
+    [Piscina.transferableSymbol]: buffers,
+    [Piscina.valueSymbol]: value,
+  };
+  // Piscina.move() marks an object implementing its Transferable interface as movable; the worker then
+  // posts transferable[valueSymbol] with transferable[transferableSymbol] as the transfer list.
+  return Piscina.move(transferable as never) as unknown as T;
+}
+
+export function seal(task: SealTask): SealResult {
+  let ciphertext: Uint8Array<ArrayBuffer>;
+  try {
+    const sealed = sealPackages(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final);
+    ciphertext = ownedView(sealed);
+  } catch (error) {
+    return { ok: false, error: serializeError(error) };
+  }
+  return moveResult({ ok: true, ciphertext }, [ciphertext.buffer]);
+}
+
+export function open(task: OpenTask): OpenResult {
+  let plaintext: Uint8Array<ArrayBuffer>;
+  let final: boolean;
+  let nonce: Uint8Array;
+  try {
+    const expectNonce = task.expectNonce === undefined ? undefined : asBuffer(task.expectNonce);
+    const opened = openPackages(asBuffer(task.key), task.ciphertext, task.firstSequence, expectNonce);
+    plaintext = ownedView(opened.plaintext);
+    final = opened.final;
+    nonce = new Uint8Array(opened.nonce); // 12 bytes of its own: a pooled Buffer slice would clone its whole 8 KiB pool
+  } catch (error) {
+    return { ok: false, error: serializeError(error) };
+  }
+  return moveResult({ ok: true, plaintext, final, nonce }, [plaintext.buffer]);
+}
+
+export function probe(): ProbeResult {
+  return { isMainThread, threadId };
+}

@@ -1,0 +1,262 @@
+// DARE encryption and decryption of a whole stream, cut into blocks of many packages that the block-cipher
+// pool (workers/pool.ts) seals or opens in parallel, yielded in order. The byte format is exactly
+// workers/dare.ts's encryptStream/decryptStream (docs/encryption.md §1): a block of N × 64 KiB
+// plaintext starting at package sequence s is the same bytes whether sealed in one call or per package.
+//
+// Memory is bounded: at most maxInFlight blocks are submitted and not yet yielded, plus one block being
+// filled and (encrypting) one full block held back until we know whether it is the last. While
+// maxInFlight blocks are pending, no more input is read (backpressure reaches the source).
+
+import { DareError, darePackageBytesMax, darePayloadBytesMax, dareKeyBytes, dareNonceBytes } from './dare.ts';
+import type { BlockCipherPool } from './pool.ts';
+
+/** Plaintext per pool task: large enough to amortize a worker round trip (perf-primitives.md §4). */
+export const defaultBlockBytes = 1024 * 1024;
+export const blockBytesMax = 16 * 1024 * 1024;
+/** Blocks submitted and not yet yielded, per stream. 4 keeps 2 threads busy while results are consumed. */
+export const defaultMaxInFlightBlocks = 4;
+export const maxInFlightBlocksMax = 64;
+
+export interface PooledStreamOptions {
+  /** plaintext bytes per block, a multiple of 64 KiB (default 1 MiB) */
+  readonly blockBytes?: number;
+  /** blocks submitted to the pool and not yet yielded (default 4) */
+  readonly maxInFlight?: number;
+}
+
+function assertInvariant(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`encrypt-stream: invariant violated: ${message}`);
+}
+
+function checkOptions(options: PooledStreamOptions | undefined): { blockBytes: number; maxInFlight: number } {
+  const blockBytes = options?.blockBytes ?? defaultBlockBytes;
+  const maxInFlight = options?.maxInFlight ?? defaultMaxInFlightBlocks;
+  assertInvariant(
+    Number.isInteger(blockBytes) && blockBytes > 0 && blockBytes <= blockBytesMax && blockBytes % darePayloadBytesMax === 0,
+    `blockBytes must be a multiple of ${darePayloadBytesMax} up to ${blockBytesMax}, got ${blockBytes}`,
+  );
+  assertInvariant(
+    Number.isInteger(maxInFlight) && maxInFlight >= 1 && maxInFlight <= maxInFlightBlocksMax,
+    `maxInFlight must be 1..${maxInFlightBlocksMax}, got ${maxInFlight}`,
+  );
+  return { blockBytes, maxInFlight };
+}
+
+/** Submitted blocks, oldest first. Every promise gets a handler at once, so a rejection that arrives
+ * while we wait on an older block is not reported as unhandled; it is rethrown when its turn comes. */
+class OrderedWindow<T> {
+  readonly #entries: { promise: Promise<T>; settled: boolean }[] = [];
+
+  get length(): number {
+    return this.#entries.length;
+  }
+
+  get headSettled(): boolean {
+    return this.#entries.length > 0 && this.#entries[0]!.settled;
+  }
+
+  push(promise: Promise<T>): void {
+    const entry = { promise, settled: false };
+    promise.then(
+      () => { entry.settled = true; },
+      () => { entry.settled = true; },
+    );
+    this.#entries.push(entry);
+  }
+
+  shift(): Promise<T> {
+    const entry = this.#entries.shift();
+    assertInvariant(entry !== undefined, 'shift on an empty window');
+    return entry.promise;
+  }
+
+  /** On early exit: let outstanding tasks finish (their buffers were transferred) and drop the results. */
+  async abandon(): Promise<void> {
+    const entries = this.#entries.splice(0);
+    await Promise.allSettled(entries.map((entry) => entry.promise));
+  }
+}
+
+/**
+ * plaintext chunks in → DARE ciphertext out, in order, cut into blocks of blockBytes sealed on the pool
+ * with at most maxInFlight blocks outstanding; the last block carries final=true (an empty stream yields
+ * nothing). Sequence numbers continue across blocks (block i starts at i·blockBytes/64 KiB). Chunks are
+ * copied (or, inline, sealed before the next pull), so the source may reuse its buffers.
+ */
+export async function* encryptStreamPooled(
+  source: AsyncIterable<Uint8Array>,
+  key: Buffer,
+  nonce: Buffer,
+  pool: BlockCipherPool,
+  options?: PooledStreamOptions,
+): AsyncGenerator<Buffer> {
+  const { blockBytes, maxInFlight } = checkOptions(options);
+  assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
+  assertInvariant(nonce.length === dareNonceBytes, `nonce must be ${dareNonceBytes} bytes`);
+  const packagesPerBlock = blockBytes / darePayloadBytesMax;
+  // Inline, a block is sealed synchronously inside pool.seal(), so a view into the source's chunk is safe
+  // and saves a copy; a pool would need the bytes after we pull the next chunk, so it gets its own copy.
+  const zeroCopy = pool.threads === 0;
+  const window = new OrderedWindow<Buffer>();
+  let nextSequence = 0;
+  let filling: Buffer | undefined;
+  let fillingBytes = 0;
+  // A full block: whether it is the final one is only known at the next byte or the end of the input.
+  let held: Buffer | undefined;
+
+  const submit = (block: Buffer, final: boolean): void => {
+    assertInvariant(window.length < maxInFlight, 'window overflow');
+    window.push(pool.seal(key, nonce, nextSequence, block, final));
+    nextSequence += packagesPerBlock;
+  };
+
+  try {
+    for await (const chunk of source) {
+      let offset = 0;
+      while (offset < chunk.byteLength) {
+        if (held !== undefined) {
+          while (window.length >= maxInFlight) yield await window.shift();
+          submit(held, false);
+          held = undefined;
+        }
+        const remainingBytes = chunk.byteLength - offset;
+        if (zeroCopy && fillingBytes === 0 && remainingBytes > blockBytes) {
+          // More bytes follow in this very chunk, so this block is not final: seal it now, in place.
+          while (window.length >= maxInFlight) yield await window.shift();
+          submit(Buffer.from(chunk.buffer, chunk.byteOffset + offset, blockBytes), false);
+          offset += blockBytes;
+          continue;
+        }
+        filling ??= Buffer.allocUnsafeSlow(blockBytes); // owns its ArrayBuffer, so it can be transferred
+        const takeBytes = Math.min(blockBytes - fillingBytes, remainingBytes);
+        filling.set(chunk.subarray(offset, offset + takeBytes), fillingBytes);
+        fillingBytes += takeBytes;
+        offset += takeBytes;
+        if (fillingBytes === blockBytes) {
+          held = filling;
+          filling = undefined;
+          fillingBytes = 0;
+        }
+      }
+      while (window.headSettled) yield await window.shift();
+      // Backpressure: do not pull more input while the window is full.
+      while (window.length >= maxInFlight) yield await window.shift();
+    }
+    if (fillingBytes > 0) {
+      assertInvariant(filling !== undefined, 'filling block');
+      if (held !== undefined) {
+        while (window.length >= maxInFlight) yield await window.shift();
+        submit(held, false);
+        held = undefined;
+      }
+      while (window.length >= maxInFlight) yield await window.shift();
+      submit(filling.subarray(0, fillingBytes), true);
+      filling = undefined;
+    } else if (held !== undefined) {
+      while (window.length >= maxInFlight) yield await window.shift();
+      submit(held, true);
+      held = undefined;
+    }
+    while (window.length > 0) yield await window.shift();
+  } finally {
+    await window.abandon();
+  }
+}
+
+export interface PooledDecryptOptions extends PooledStreamOptions {
+  /** false when the caller deliberately stops before the end of the stream (range reads) */
+  readonly expectFinal?: boolean;
+}
+
+interface OpenedBlock {
+  readonly plaintext: Buffer;
+  readonly final: boolean;
+  readonly nonce: Buffer;
+}
+
+/**
+ * DARE ciphertext (starting at a package boundary with sequence firstSequence) → plaintext, in order.
+ * Ciphertext is cut into blocks of blockBytes/64 KiB whole packages (every package but the final one is
+ * full, so the cuts fall on package boundaries of any valid stream) and opened on the pool with at most
+ * maxInFlight blocks outstanding. Blocks are opened independently, so the checks that span blocks are made
+ * here, in order, before a block's plaintext is yielded: the same stream nonce in every block, nothing
+ * after the final package, and (expectFinal) a final package at the end. Throws DareError on tamper.
+ * Like dare.ts decryptStream, an empty stream at sequence 0 is the empty object.
+ */
+export async function* decryptStreamPooled(
+  source: AsyncIterable<Uint8Array>,
+  key: Buffer,
+  firstSequence: number,
+  pool: BlockCipherPool,
+  options?: PooledDecryptOptions,
+): AsyncGenerator<Buffer> {
+  const { blockBytes, maxInFlight } = checkOptions(options);
+  const expectFinal = options?.expectFinal ?? true;
+  assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
+  const packagesPerBlock = blockBytes / darePayloadBytesMax;
+  const cipherBlockBytes = packagesPerBlock * darePackageBytesMax;
+  // Opening a block never waits for later input, so inline can always open in place.
+  const zeroCopy = pool.threads === 0;
+  const window = new OrderedWindow<OpenedBlock>();
+  let nextSequence = firstSequence;
+  let filling: Buffer | undefined;
+  let fillingBytes = 0;
+  let streamNonce: Buffer | undefined; // learned from the first block, checked against every later one
+  let finalSeen = false;
+  let sawBytes = false;
+
+  const submit = (block: Buffer): void => {
+    assertInvariant(window.length < maxInFlight, 'window overflow');
+    window.push(pool.open(key, block, nextSequence, streamNonce));
+    nextSequence += packagesPerBlock;
+  };
+  const accept = (opened: OpenedBlock): Buffer => {
+    if (finalSeen) throw new DareError('unexpected data after final package');
+    if (streamNonce === undefined) {
+      streamNonce = opened.nonce;
+    } else if (!opened.nonce.equals(streamNonce)) {
+      throw new DareError('header nonce mismatch');
+    }
+    finalSeen = opened.final;
+    return opened.plaintext;
+  };
+
+  try {
+    for await (const chunk of source) {
+      if (chunk.byteLength > 0) sawBytes = true;
+      let offset = 0;
+      while (offset < chunk.byteLength) {
+        const remainingBytes = chunk.byteLength - offset;
+        if (zeroCopy && fillingBytes === 0 && remainingBytes >= cipherBlockBytes) {
+          while (window.length >= maxInFlight) yield accept(await window.shift());
+          submit(Buffer.from(chunk.buffer, chunk.byteOffset + offset, cipherBlockBytes));
+          offset += cipherBlockBytes;
+          continue;
+        }
+        filling ??= Buffer.allocUnsafeSlow(cipherBlockBytes);
+        const takeBytes = Math.min(cipherBlockBytes - fillingBytes, remainingBytes);
+        filling.set(chunk.subarray(offset, offset + takeBytes), fillingBytes);
+        fillingBytes += takeBytes;
+        offset += takeBytes;
+        if (fillingBytes === cipherBlockBytes) {
+          while (window.length >= maxInFlight) yield accept(await window.shift());
+          submit(filling);
+          filling = undefined;
+          fillingBytes = 0;
+        }
+      }
+      while (window.headSettled) yield accept(await window.shift());
+      while (window.length >= maxInFlight) yield accept(await window.shift());
+    }
+    if (fillingBytes > 0) {
+      assertInvariant(filling !== undefined, 'filling block');
+      while (window.length >= maxInFlight) yield accept(await window.shift());
+      submit(filling.subarray(0, fillingBytes));
+      filling = undefined;
+    }
+    while (window.length > 0) yield accept(await window.shift());
+    if (expectFinal && !finalSeen && (sawBytes || firstSequence !== 0)) throw new DareError('unexpected EOF');
+  } finally {
+    await window.abandon();
+  }
+}

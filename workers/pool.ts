@@ -1,0 +1,193 @@
+// A pool of worker threads that seal and open DARE packages (workers/dare.ts) in blocks of many
+// packages, or the same kernels inline when threads = 0.
+//
+// Why blocks: a piscina round trip costs 18–80 µs plus about 70–100 µs per transferred MiB, against about
+// 22 µs to seal one 64 KiB package (perf-primitives.md §1, §4), so a task must carry ≥ 1 MiB to be worth
+// sending. Why threads = 0 exists: on the 2-vCPU machine kind the main thread alone seals faster and with
+// less CPU than a pool when it has nothing else to do; bench/pool.bench.ts measures it and
+// `measuredPoolThreads` records the decision (1 thread: the main thread is busy with MD5 during a PUT).
+
+import { Piscina } from 'piscina';
+import { DareError, openPackages, sealPackages, type DareErrorReason } from './dare.ts';
+import type { OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError } from './crypto-task.ts';
+import { asBuffer, ownedView } from './crypto-task.ts';
+
+export interface BlockCipherPool {
+  /** 0 = run the same kernels inline on the calling thread */
+  readonly threads: number;
+  /**
+   * `plaintext` is transferred to the worker: the caller must not touch it afterwards. A Buffer that does
+   * not own its whole ArrayBuffer (a slice, a pooled small Buffer) is copied first instead.
+   */
+  seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer>;
+  /** `ciphertext` is transferred like `plaintext` in seal(). Tamper → rejects with the DareError. */
+  open(
+    key: Buffer,
+    ciphertext: Buffer,
+    firstSequence: number,
+    expectNonce?: Buffer,
+  ): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }>;
+  /** tasks submitted and not yet settled (queued + running); always 0 inline */
+  readonly queueDepth: number;
+  /** waits for the tasks already submitted, then ends the worker threads; later calls reject */
+  close(): Promise<void>;
+}
+
+/** Upper bound on pool threads (and on COFFER_POOL_THREADS): more than the cores only adds switching. */
+export const poolThreadsMax = 64;
+
+/**
+ * Tasks that may wait in piscina's queue before seal()/open() reject. Each stream bounds its own blocks
+ * in flight (workers/encrypt-stream.ts); this only stops runaway callers from queueing without limit.
+ */
+export const poolQueuedTasksMax = 1024;
+
+/**
+ * Chosen with bench/pool.bench.ts on the 2-vCPU machine kind (bench/results/pool-*.json, 2026-11-27):
+ * - Sealing alone, 1 MiB blocks: inline 1.5–1.8 GB/s at 1.4–1.8 GB per CPU-second; 1–3 threads
+ *   1.4–2.4 GB/s (noisy) at only 1.26–1.40 GB per CPU-s. A pool does not pay for sealing alone.
+ * - But a PUT also computes the ETag MD5 on the main thread (serial per object, 0.74 GB/s alone). Seal +
+ *   MD5: inline 513–526 MB/s; 1 thread 560–654 MB/s (+25% in the quiet runs), 2 threads 642–654 MB/s, at
+ *   about 5% more CPU per byte. One worker moves sealing to the second core, which the single event loop
+ *   never uses otherwise; a second worker only oversubscribes 2 vCPUs.
+ * - Moving MD5 into the workers (hash-wasm save()/load() chaining) is slower: 391–417 MB/s.
+ */
+export const measuredPoolThreads = 1;
+
+function parsePoolThreads(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return measuredPoolThreads;
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 0 || threads > poolThreadsMax) {
+    // A misconfiguration: crash loudly at startup rather than run with a surprising pool.
+    throw new Error(`COFFER_POOL_THREADS must be an integer 0..${poolThreadsMax}, got ${JSON.stringify(value)}`);
+  }
+  return threads;
+}
+
+/** Threads for the server's pool: COFFER_POOL_THREADS if set, else the benchmarked choice. */
+export const defaultPoolThreads: number = parsePoolThreads(process.env['COFFER_POOL_THREADS']);
+
+const workerModuleUrl = new URL('./crypto-task.worker.mjs', import.meta.url);
+
+function rebuildError(serialized: SerializedError): Error {
+  const reason = serialized.fields['reason'];
+  if (serialized.name === 'DareError' && typeof reason === 'string') {
+    return new DareError(reason as DareErrorReason);
+  }
+  const error = new Error(serialized.message);
+  error.name = serialized.name;
+  Object.assign(error, serialized.fields);
+  return error;
+}
+
+/** A 12- or 32-byte parameter as a Uint8Array of its own, so cloning it never copies a whole Buffer pool. */
+function smallCopy(bytes: Buffer): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+class InlineBlockCipherPool implements BlockCipherPool {
+  readonly threads = 0;
+  readonly queueDepth = 0;
+  #closed = false;
+
+  seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer> {
+    if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    try {
+      return Promise.resolve(sealPackages(key, nonce, firstSequence, plaintext, final));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
+    if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    try {
+      return Promise.resolve(openPackages(key, ciphertext, firstSequence, expectNonce));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
+
+class WorkerBlockCipherPool implements BlockCipherPool {
+  readonly threads: number;
+  readonly #piscina: Piscina;
+  #queueDepth = 0;
+  #closed = false;
+
+  constructor(threads: number) {
+    this.threads = threads;
+    this.#piscina = new Piscina({
+      filename: workerModuleUrl.href,
+      minThreads: threads,
+      maxThreads: threads,
+      maxQueue: poolQueuedTasksMax,
+      concurrentTasksPerWorker: 1,
+      // Keep the threads for the pool's lifetime: a new worker costs the tsx module load again.
+      idleTimeout: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  get queueDepth(): number {
+    return this.#queueDepth;
+  }
+
+  async #run<T>(task: object, name: string, transferList: ArrayBuffer[]): Promise<T> {
+    if (this.#closed) throw new Error('block cipher pool is closed');
+    this.#queueDepth += 1;
+    try {
+      return (await this.#piscina.run(task, { name, transferList })) as T;
+    } finally {
+      this.#queueDepth -= 1;
+    }
+  }
+
+  async seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer> {
+    const owned = ownedView(plaintext);
+    const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: owned, final };
+    const result = await this.#run<SealResult>(task, 'seal', [owned.buffer]);
+    if (!result.ok) throw rebuildError(result.error);
+    return asBuffer(result.ciphertext);
+  }
+
+  async open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
+    const owned = ownedView(ciphertext);
+    const task: OpenTask = {
+      key: smallCopy(key),
+      ciphertext: owned,
+      firstSequence,
+      ...(expectNonce === undefined ? {} : { expectNonce: smallCopy(expectNonce) }),
+    };
+    const result = await this.#run<OpenResult>(task, 'open', [owned.buffer]);
+    if (!result.ok) throw rebuildError(result.error);
+    return { plaintext: asBuffer(result.plaintext), final: result.final, nonce: asBuffer(result.nonce) };
+  }
+
+  /** Where tasks run (for tests): must report isMainThread false. */
+  probe(): Promise<ProbeResult> {
+    return this.#run<ProbeResult>({}, 'probe', []);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#piscina.close();
+  }
+}
+
+export function createBlockCipherPool(threads: number): BlockCipherPool {
+  if (!Number.isInteger(threads) || threads < 0 || threads > poolThreadsMax) {
+    throw new Error(`block cipher pool threads must be an integer 0..${poolThreadsMax}, got ${threads}`);
+  }
+  return threads === 0 ? new InlineBlockCipherPool() : new WorkerBlockCipherPool(threads);
+}
+
+/** Test hook: the thread a pooled task runs on (undefined inline). */
+export function probePoolThread(pool: BlockCipherPool): Promise<ProbeResult> | undefined {
+  return pool instanceof WorkerBlockCipherPool ? pool.probe() : undefined;
+}
