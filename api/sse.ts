@@ -17,6 +17,7 @@ import {
   type SseDomain,
 } from '../engine/crypto/keys.ts';
 import { isKmsError, type Kms } from '../engine/kms/kms.ts';
+import { bucketKeyContext, type BucketKeys } from '../engine/kms/bucket-keys.ts';
 import { S3Error } from './errors.ts';
 import type { HeaderList } from './response.ts';
 
@@ -33,6 +34,8 @@ export interface SseSettings {
   readonly autoEncryption: boolean;
   /** SSE-C over plain HTTP (loopback testing only) */
   readonly allowSseCOverHttp: boolean;
+  /** opt-in shared per-bucket data keys (COFFER_KMS_BUCKET_KEYS=on); see engine/kms/bucket-keys.ts */
+  readonly bucketKeys?: BucketKeys;
 }
 
 const h = {
@@ -57,6 +60,8 @@ export const recordKeys = {
   kmsDataKey: 'x-minio-internal-server-side-encryption-s3-kms-sealed-key',
   context: 'x-minio-internal-server-side-encryption-context',
   multipart: 'x-minio-internal-encrypted-multipart',
+  /** Coffer only: the data key is a bucket key, bound to the bucket-level KMS context */
+  bucketKey: 'x-coffer-internal-bucket-key',
 } as const;
 
 const arnPrefix = 'arn:aws:kms:';
@@ -226,13 +231,16 @@ export async function createEnvelope(request: SseRequest, bucket: string, object
   } else {
     const kms = requireKms(settings);
     const keyId = request.type === 'SSE-KMS' ? (request.keyId ?? kms.defaultKeyName) : kms.defaultKeyName;
-    const context = kmsContext(bucket, object, request.type === 'SSE-KMS' ? request.context : {});
+    const clientContext = request.type === 'SSE-KMS' ? request.context : {};
     let dataKey;
     try {
-      dataKey = await kms.generateKey(keyId, context);
+      dataKey = settings.bucketKeys
+        ? await settings.bucketKeys.dataKey(keyId, bucket, clientContext)
+        : await kms.generateKey(keyId, kmsContext(bucket, object, clientContext));
     } catch (error) {
       kmsFailure(error, keyId);
     }
+    if (settings.bucketKeys) record[recordKeys.bucketKey] = '';
     externalKey = dataKey.plaintext;
     domain = request.type;
     record[recordKeys.kmsKeyId] = keyId;
@@ -298,7 +306,8 @@ export async function openEnvelope(
     const storedContext = record[recordKeys.context];
     const clientContext = storedContext === undefined ? {} : (JSON.parse(Buffer.from(storedContext, 'base64').toString('utf8')) as Record<string, string>);
     try {
-      externalKey = await kms.decrypt(keyId, recordBytes(record, recordKeys.kmsDataKey), kmsContext(bucket, object, clientContext));
+      const context = record[recordKeys.bucketKey] !== undefined ? bucketKeyContext(bucket, clientContext) : kmsContext(bucket, object, clientContext);
+      externalKey = await kms.decrypt(keyId, recordBytes(record, recordKeys.kmsDataKey), context);
     } catch (error) {
       kmsFailure(error, keyId);
     }

@@ -10,6 +10,8 @@ import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
 import type { Kms } from '../engine/kms/kms.ts';
+import { CachingKms } from '../engine/kms/cache.ts';
+import { BucketKeys } from '../engine/kms/bucket-keys.ts';
 
 const defaultAddress = '127.0.0.1:9000';
 /** MinIO's default certificate folder, so MinIO's TLS guide works unchanged. */
@@ -66,11 +68,13 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const cipherPool = createBlockCipherPool(defaultPoolThreads);
   const engine = await FsEngine.open(dirs, { cipherPool });
   const warnings: string[] = [];
-  const kms = await chooseKms(dirs[0]!, warnings);
+  // The key cache wraps whichever KMS was chosen: unseals are cached, deduplicated and batched.
+  const kms = new CachingKms(await chooseKms(dirs[0]!, warnings));
   const sse: SseSettings = {
     kms,
     autoEncryption: autoEncryption(process.env, true),
     allowSseCOverHttp: isOn(process.env.COFFER_SSE_C_ALLOW_HTTP),
+    ...(isOn(process.env.COFFER_KMS_BUCKET_KEYS) ? { bucketKeys: new BucketKeys(kms) } : {}),
   };
   const certFile = path.join(certsDir, 'public.crt');
   const keyFile = path.join(certsDir, 'private.key');
@@ -82,7 +86,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
     `API: ${running.endpoint}`,
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,
-    `KMS: ${(await kms.status()).name}, default key '${kms.defaultKeyName}'${sse.autoEncryption ? ', auto-encryption on' : ''}`,
+    `KMS: ${(await kms.status()).name}, default key '${kms.defaultKeyName}'${sse.autoEncryption ? ', auto-encryption on' : ''}${sse.bucketKeys ? ', bucket keys on' : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (settings.usingDefaultCredentials) {

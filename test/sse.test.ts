@@ -295,3 +295,37 @@ describe('SSE-C over plain HTTP', () => {
     }
   });
 });
+
+describe('bucket keys (COFFER_KMS_BUCKET_KEYS=on)', () => {
+  it('share a KMS data key per bucket, and objects stay readable after they are turned off', async () => {
+    const env = { MINIO_KMS_SECRET_KEY: kmsSecret, COFFER_KMS_BUCKET_KEYS: 'on' };
+    const first = await startServer({ env });
+    const client = (endpoint: string) =>
+      new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } });
+    const bodies = new Map<string, Buffer>();
+    let s3 = client(first.endpoint);
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'bucket-keys' }));
+      for (let i = 0; i < 20; i++) {
+        const body = randomBytes(1000 + i);
+        bodies.set(`o${i}`, body);
+        await s3.send(new PutObjectCommand({ Bucket: 'bucket-keys', Key: `o${i}`, Body: body, ServerSideEncryption: i % 2 ? 'AES256' : 'aws:kms' }));
+      }
+    } finally {
+      s3.destroy();
+      await first.stop();
+    }
+    const second = await startServer({ dataDir: first.dataDir, env: { MINIO_KMS_SECRET_KEY: kmsSecret } });
+    s3 = client(second.endpoint);
+    try {
+      for (const [key, body] of bodies) {
+        const got = await s3.send(new GetObjectCommand({ Bucket: 'bucket-keys', Key: key }));
+        assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body, key);
+      }
+    } finally {
+      s3.destroy();
+      await second.stop();
+      await removeDir(first.dataDir);
+    }
+  });
+});
