@@ -67,7 +67,9 @@ export class RequestBody implements AsyncIterable<Buffer> {
   private notify(): void {
     const wake = this.wake;
     this.wake = undefined;
-    wake?.();
+    // Called from uWS callbacks, after which this uWS build runs no microtask checkpoint: resolving the
+    // consumer's promise directly could leave it parked until some unrelated event (see response.ts).
+    if (wake) setImmediate(wake);
   }
 
   private maybeResume(): void {

@@ -55,7 +55,7 @@ export class ResponseWriter {
     this.abortedFlag = true;
     const waiter = this.onAbortWaiter;
     this.onAbortWaiter = undefined;
-    waiter?.();
+    if (waiter) setImmediate(waiter); // from a uWS callback: see writeChunk
   }
 
   private writeHead(status: number, headers: HeaderList): void {
@@ -157,7 +157,10 @@ export class ResponseWriter {
         if (retryDone) this.finished = true;
         if (retryOk || retryDone) {
           this.onAbortWaiter = undefined;
-          resolve();
+          // This build of uWS runs no microtask checkpoint after a native callback: a promise resolved
+          // here would only continue when some other event happens to drain the queue (a GET stalled
+          // for good once the worker pool went quiet). setImmediate resumes us from libuv, which does.
+          setImmediate(resolve);
         }
         return retryOk;
       });

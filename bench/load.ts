@@ -2,7 +2,7 @@
 //
 //   npx tsx bench/load.ts --endpoint http://127.0.0.1:9000 [--access-key K --secret-key S] [--region R]
 //       [--bucket coffer-bench] [--size 1MiB] [--objects 200] [--concurrency 8] [--duration 30s]
-//       [--op put|get|both] [--server-pid PID] [--json]
+//       [--op put|get|both] [--sse none|s3|kms[:KEY]|c] [--server-pid PID] [--json]
 //
 // Phases: PUT --objects objects (UNSIGNED-PAYLOAD, header-signed by api/auth/sign.ts), then (op get|both) GET
 // each one back verifying its length and MD5 against its ETag, then DELETE them all (cleanup, always, even
@@ -53,13 +53,15 @@ interface Options {
   readonly concurrency: number;
   readonly durationMs: number;
   readonly op: 'put' | 'get' | 'both';
+  /** none | s3 | kms | kms:KEY | c */
+  readonly sse: string;
   readonly serverPid?: number;
   readonly json: boolean;
 }
 
 const usage = 'usage: npx tsx bench/load.ts --endpoint http://127.0.0.1:9000 [--access-key K --secret-key S] [--region R] ' +
   '[--bucket coffer-bench] [--size 1MiB] [--objects 200] [--concurrency 8] [--duration 30s] [--op put|get|both] ' +
-  '[--server-pid PID] [--json]';
+  '[--sse none|s3|kms[:KEY]|c] [--server-pid PID] [--json]';
 
 function fail(message: string): never {
   process.stderr.write(`load: ${message}\n${usage}\n`);
@@ -107,6 +109,7 @@ function parseOptions(argv: string[]): Options {
         concurrency: { type: 'string', default: '8' },
         duration: { type: 'string', default: '30s' },
         op: { type: 'string', default: 'both' },
+        sse: { type: 'string', default: 'none' },
         'server-pid': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -135,6 +138,8 @@ function parseOptions(argv: string[]): Options {
   if (sizeBytes < objectSuffixBytes || sizeBytes > objectSizeBytesMax) {
     fail(`--size must be ${objectSuffixBytes} B..5 GiB (the last ${objectSuffixBytes} bytes make each object unique)`);
   }
+  const sse = parsed.sse;
+  if (!/^(none|s3|c|kms(:[0-9A-Za-z_-]+)?)$/.test(sse)) fail('--sse must be none, s3, kms, kms:KEY or c');
   const durationMs = parseDuration(parsed.duration);
   if (durationMs < 1 || durationMs > durationMsMax) fail('--duration must be between 1ms and 24h');
   const accessKeyId = parsed['access-key'] ?? process.env['MINIO_ROOT_USER'] ?? 'minioadmin';
@@ -150,6 +155,7 @@ function parseOptions(argv: string[]): Options {
     concurrency: integerIn(parsed.concurrency, 'concurrency', 1, concurrencyMax),
     durationMs,
     op,
+    sse,
     ...(parsed['server-pid'] === undefined ? {} : { serverPid: integerIn(parsed['server-pid'], 'server-pid', 1, 2 ** 22) }),
     json: parsed.json,
   };
@@ -364,7 +370,7 @@ function formatBytes(sizeBytes: number): string {
 
 function report(options: Options, phases: readonly PhaseResult[], out: (line: string) => void): void {
   out(`endpoint ${options.endpoint.origin}  bucket ${options.bucket}  size ${formatBytes(options.sizeBytes)}  objects ${options.objects}  ` +
-    `concurrency ${options.concurrency}  duration limit ${options.durationMs / 1000}s per phase`);
+    `concurrency ${options.concurrency}  sse ${options.sse}  duration limit ${options.durationMs / 1000}s per phase`);
   const header = ['phase', 'ok', 'errors', 'wall s', 'MiB/s', 'obj/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'client CPU s', 'server CPU s (sys)'];
   const rows = phases.map((p) => [
     p.phase + (p.stoppedEarly ? (stopRequested ? ' (interrupted)' : ' (time limit)') : ''),
@@ -411,16 +417,30 @@ async function main(): Promise<number> {
   };
   const expectedMd5Of = (index: number): string => prefixMd5.copy().update(suffixOf(index)).digest('hex');
   const putOk = new Uint8Array(options.objects); // 1 once the object's PUT returned the expected ETag
+  // SSE request headers; SSE-KMS and SSE-C objects get random ETags, so only the body MD5 is checked for them.
+  const customerKey = randomBytes(32);
+  const customerHeaders = {
+    'x-amz-server-side-encryption-customer-algorithm': 'AES256',
+    'x-amz-server-side-encryption-customer-key': customerKey.toString('base64'),
+    'x-amz-server-side-encryption-customer-key-md5': createHash('md5').update(customerKey).digest('base64'),
+  };
+  const sseKmsKey = options.sse.startsWith('kms:') ? options.sse.slice(4) : undefined;
+  const putSseHeaders: Record<string, string> =
+    options.sse === 's3' ? { 'x-amz-server-side-encryption': 'AES256' }
+    : options.sse.startsWith('kms') ? { 'x-amz-server-side-encryption': 'aws:kms', ...(sseKmsKey ? { 'x-amz-server-side-encryption-aws-kms-key-id': sseKmsKey } : {}) }
+    : options.sse === 'c' ? customerHeaders : {};
+  const getSseHeaders: Record<string, string> = options.sse === 'c' ? customerHeaders : {};
+  const etagIsMd5 = options.sse === 'none' || options.sse === 's3';
 
   const phases: PhaseResult[] = [];
   try {
     phases.push(await runPhase('put', options.objects, options.concurrency, performance.now() + options.durationMs, options.serverPid, async (index) => {
-      const response = await send(client, 'PUT', `/${options.bucket}/${keyOf(index)}`, { 'content-type': 'application/octet-stream' },
+      const response = await send(client, 'PUT', `/${options.bucket}/${keyOf(index)}`, { 'content-type': 'application/octet-stream', ...putSseHeaders },
         [sharedPrefix, suffixOf(index)], false);
       if (response.status !== 200) throw describeFailure('PUT', response);
       const etag = response.headers.etag;
       const expected = `"${expectedMd5Of(index)}"`;
-      if (etag !== expected) throw new LoadError(`PUT returned ETag ${String(etag)}, expected ${expected}`);
+      if (etagIsMd5 && etag !== expected) throw new LoadError(`PUT returned ETag ${String(etag)}, expected ${expected}`);
       putOk[index] = 1;
       return options.sizeBytes;
     }));
@@ -429,14 +449,14 @@ async function main(): Promise<number> {
       const stored = [...putOk.keys()].filter((index) => putOk[index] === 1);
       phases.push(await runPhase('get', stored.length, options.concurrency, performance.now() + options.durationMs, options.serverPid, async (position) => {
         const index = stored[position]!;
-        const response = await send(client, 'GET', `/${options.bucket}/${keyOf(index)}`, {}, [Buffer.alloc(0)], true);
+        const response = await send(client, 'GET', `/${options.bucket}/${keyOf(index)}`, getSseHeaders, [Buffer.alloc(0)], true);
         if (response.status !== 200) throw describeFailure('GET', response);
         const expectedMd5 = expectedMd5Of(index);
         if (response.bodyBytes !== options.sizeBytes) throw new LoadError(`GET returned ${response.bodyBytes} bytes, expected ${options.sizeBytes}`);
         if (response.headers['content-length'] !== String(options.sizeBytes)) {
           throw new LoadError(`GET Content-Length ${String(response.headers['content-length'])}, expected ${options.sizeBytes}`);
         }
-        if (response.headers.etag !== `"${expectedMd5}"`) throw new LoadError(`GET ETag ${String(response.headers.etag)}, expected "${expectedMd5}"`);
+        if (etagIsMd5 && response.headers.etag !== `"${expectedMd5}"`) throw new LoadError(`GET ETag ${String(response.headers.etag)}, expected "${expectedMd5}"`);
         if (response.md5Hex !== expectedMd5) throw new LoadError(`GET body MD5 ${String(response.md5Hex)} does not match ETag "${expectedMd5}"`);
         return response.bodyBytes;
       }));
@@ -463,7 +483,7 @@ async function main(): Promise<number> {
   }
   if (bucketState === 'created') human(`created bucket ${options.bucket} (left in place)`);
   if (options.json) {
-    const { endpoint, secretAccessKey: _secret, ...shown } = options;
+    const { endpoint, secretAccessKey: _secret, ...shown } = options; // the SSE-C key is never printed either
     process.stdout.write(`${JSON.stringify({ ...shown, endpoint: endpoint.origin, keyPrefix, node: process.version, date: new Date().toISOString(), errors, phases }, null, 2)}\n`);
   }
   if (errors > 0 || cleanup.stoppedEarly) return 1;

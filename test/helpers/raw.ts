@@ -29,6 +29,7 @@ export interface RawResponse {
   readonly status: number;
   readonly headers: http.IncomingHttpHeaders;
   readonly body: string;
+  readonly bodyBytes: number;
 }
 
 export interface RawRequest {
@@ -84,7 +85,10 @@ export async function rawRequest(endpoint: string, request: RawRequest): Promise
     const req = http.request({ host: url.hostname, port: url.port, method: request.method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: body.toString(), bodyBytes: body.length });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);
