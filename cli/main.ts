@@ -1,8 +1,11 @@
 // `coffer <command>`: the entry point behind bin/coffer.js.
+import { runKesCommand } from './kes-command.ts';
 import { runServerCommand } from './server-command.ts';
 
 const usage = `usage:
-  coffer server [--address HOST:PORT] DIR...   serve S3 from DIR (default address 127.0.0.1:9000)
+  coffer server [--address HOST:PORT] [--certs-dir DIR] DIR...   serve S3 from DIR (default address 127.0.0.1:9000)
+  coffer kes server --config kes.yml                          a KES-compatible key server (docs/kes.md)
+  coffer kes identity new|of …, coffer kes key create|list|describe|delete …
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -10,6 +13,8 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'server':
       return runServerCommand(rest);
+    case 'kes':
+      return runKesCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -515,7 +515,8 @@ export class KesKms implements Kms {
     }
     if (isKmsError(error, 'Unavailable')) {
       const tlsHint = /TLS:/.test(error.message) ? ' — check MINIO_KMS_KES_CAPATH and the server certificate (host/IP names, expiry)' : '';
-      return new Error(`${where}: not reachable: ${error.message}${tlsHint}`, { cause: error });
+      const detail = error.message.startsWith(`${where}: `) ? error.message.slice(where.length + 2) : error.message;
+      return new Error(`${where}: not reachable: ${detail}${tlsHint}`, { cause: error });
     }
     const message = error instanceof Error ? error.message : String(error);
     return new Error(`${where}: startup check (generate a data key with '${this.defaultKeyName}') failed: ${message}`, { cause: error });
@@ -654,7 +655,6 @@ export class KesKms implements Kms {
       }
       throw new KmsError('Unavailable', `KES at ${this.#endpointList}: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
-      body?.fill(0); // the decrypt body holds the ciphertext only, but generate/decrypt bodies are cheap to wipe
       this.#stats.latencyMsTotal += performance.now() - startMs;
     }
   }
@@ -750,20 +750,15 @@ export class KesKms implements Kms {
     for (let attempt = 0; ; attempt++) {
       const remainingMs = Math.floor(deadlineMs - performance.now());
       if (remainingMs <= 0) throw new TransportError(endpoint.url, 'ETIMEDOUT', `operation deadline of ${this.#options.operationDeadlineMs} ms exceeded`, false);
-      let retry: boolean;
       try {
         const response = await this.#exchange(endpoint, method, apiPath, body, Math.min(requestTimeoutMs, remainingMs));
         if (response.status !== 503 || attempt >= retries) return response;
-        retry = true;
       } catch (caught) {
         const error = toTransportError(endpoint.url, caught);
         if (!error.retryable || attempt >= retries || this.#closed) throw error;
-        retry = true;
       }
-      if (retry) {
-        await sleep(retryDelayMs + (retryJitterMs > 0 ? randomInt(retryJitterMs) : 0));
-        if (this.#closed) throw new TransportError(endpoint.url, 'ECANCELED', 'client closed', false);
-      }
+      await sleep(retryDelayMs + (retryJitterMs > 0 ? randomInt(retryJitterMs) : 0));
+      if (this.#closed) throw new TransportError(endpoint.url, 'ECANCELED', 'client closed', false);
     }
   }
 
