@@ -27,4 +27,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  // Startup failures (bad configuration, an unreachable KMS, a wrong certificate) are stated plainly.
+  process.stderr.write(`coffer: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

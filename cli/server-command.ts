@@ -11,6 +11,7 @@ import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
 import type { Kms } from '../engine/kms/kms.ts';
 import { CachingKms } from '../engine/kms/cache.ts';
+import { KesKms } from '../engine/kms/kes-client.ts';
 import { BucketKeys } from '../engine/kms/bucket-keys.ts';
 
 const defaultAddress = '127.0.0.1:9000';
@@ -34,9 +35,7 @@ function isOn(value: string | undefined): boolean {
 async function chooseKms(firstDrive: string, warnings: string[]): Promise<Kms> {
   const choice = kmsFromEnv(process.env);
   if (choice.kind === 'builtin') return choice.kms;
-  if (choice.kind === 'kes') {
-    throw new Error('MINIO_KMS_KES_* is set, but this build has no KES client yet; use MINIO_KMS_SECRET_KEY=name:base64 for now');
-  }
+  if (choice.kind === 'kes') return KesKms.connect(choice.config);
   const { kms, created, path: keyPath } = await BuiltinKms.fromDevKeyFile(firstDrive);
   warnings.push(
     `WARNING: no KMS is configured: SSE-S3 uses the DEVELOPMENT key file ${keyPath}${created ? ' (created now)' : ''}.\n` +
@@ -69,7 +68,10 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const engine = await FsEngine.open(dirs, { cipherPool });
   const warnings: string[] = [];
   // The key cache wraps whichever KMS was chosen: unseals are cached, deduplicated and batched.
-  const kms = new CachingKms(await chooseKms(dirs[0]!, warnings));
+  const cacheTtlMs = process.env.COFFER_KMS_CACHE_TTL_MS;
+  const kms = new CachingKms(await chooseKms(dirs[0]!, warnings), {
+    ...(cacheTtlMs === undefined ? {} : { ttlMs: Number(cacheTtlMs) }),
+  });
   const sse: SseSettings = {
     kms,
     autoEncryption: autoEncryption(process.env, true),
