@@ -5,6 +5,7 @@ import type { RequestBody } from './body.ts';
 import type { ServerSettings } from './config.ts';
 import type { S3Request } from './request.ts';
 import type { SseSettings } from './sse.ts';
+import type { Gauge, ServerMetrics } from './metrics.ts';
 import type { HeaderList, ResponseWriter } from './response.ts';
 
 export interface RequestContext {
@@ -18,6 +19,17 @@ export interface RequestContext {
   /** the request came over TLS */
   readonly secure: boolean;
   readonly sse: SseSettings;
+  readonly metrics: ServerMetrics;
+  readonly observe: Observability;
+}
+
+/** What the operator endpoints report beyond the engine (wired by the server command). */
+export interface Observability {
+  readonly version: string;
+  readonly drives: readonly string[];
+  /** KMS calls, key-cache hits, worker-pool queue depth … as Prometheus families */
+  readonly gauges: () => readonly Gauge[];
+  readonly kmsStatus: () => Promise<{ name: string; defaultKey: string; status: 'online' | 'offline'; endpoints: Readonly<Record<string, string>> }>;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

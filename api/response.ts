@@ -31,6 +31,8 @@ export class ResponseWriter {
   private onAbortWaiter: (() => void) | undefined;
   status = 0;
   bytesSent = 0;
+  /** the S3 error code sent, if the response was an error (for metrics) */
+  errorCode: string | undefined;
 
   constructor(
     private readonly res: HttpResponse,

@@ -31,7 +31,9 @@ export type Operation =
   | 'UploadPartCopy'
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
-  | 'ListParts';
+  | 'ListParts'
+  | 'Metrics'
+  | 'AdminInfo';
 
 /** S3 subresources (query parameters that select an operation) this server does not implement yet. */
 const unimplementedSubresources = [
@@ -49,6 +51,12 @@ export function route(req: S3Request): Operation {
   const { method, query, bucket, key } = req;
   if (!req.virtualHost && (req.rawPath === '/minio/health/live' || req.rawPath === '/minio/health/ready')) {
     if (method === 'GET' || method === 'HEAD') return req.rawPath.endsWith('live') ? 'HealthLive' : 'HealthReady';
+  }
+  // Operator endpoints live beside S3, as MinIO's /minio/… paths do (a bucket named `minio` or `coffer` would
+  // shadow them, so both names are effectively reserved).
+  if (!req.virtualHost && method === 'GET') {
+    if (req.rawPath === '/minio/v2/metrics/cluster') return 'Metrics';
+    if (req.rawPath === '/coffer/admin/v1/info') return 'AdminInfo';
   }
   for (const name of unimplementedSubresources) {
     if (query.has(name)) notImplemented(`The '${name}' subresource`);

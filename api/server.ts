@@ -8,7 +8,8 @@ import { verifyRequest } from './auth/sigv4.ts';
 import type { CredentialStore } from './auth/credentials.ts';
 import { ClientAbortedError, RequestBody } from './body.ts';
 import type { ServerSettings } from './config.ts';
-import type { Handler, RequestContext } from './context.ts';
+import type { Handler, Observability, RequestContext } from './context.ts';
+import { ServerMetrics } from './metrics.ts';
 import { S3Error, isS3ErrorCode } from './errors.ts';
 import { handlers } from './handlers/index.ts';
 import { captureRequest, maxHeaderSectionBytes, newRequestId, type S3Request } from './request.ts';
@@ -30,6 +31,7 @@ export interface ServerOptions {
   /** serve HTTPS with this PEM certificate chain and private key */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   readonly sse: SseSettings;
+  readonly observe: Observability;
 }
 
 export interface RunningServer {
@@ -61,6 +63,7 @@ function toS3Error(error: unknown, req: S3Request | undefined): S3Error | undefi
 export class S3Server {
   private readonly credentials: CredentialStore;
   private listenSocket: us_listen_socket | undefined;
+  readonly metrics = new ServerMetrics();
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: ServerOptions) {
@@ -151,19 +154,23 @@ export class S3Server {
         settings: this.options.settings,
         secure: this.options.tls !== undefined,
         sse: this.options.sse,
+        metrics: this.metrics,
+        observe: this.options.observe,
       };
       await handler(ctx);
       if (res.isOpen) throw new Error(`handler for ${operation} returned without responding`);
     } catch (error) {
       this.fail(res, error, req, body);
     } finally {
+      const durationMs = performance.now() - startedMs;
+      this.metrics.record(operation, res.aborted && !res.hasStarted ? 499 : res.status, durationMs, body.receivedBytes, res.bytesSent, res.errorCode);
       log.request({
         requestId: req.requestId,
         operation,
         method: req.method,
         bucket: req.bucket,
         status: res.aborted && !res.hasStarted ? 499 : res.status,
-        durationMs: Math.round((performance.now() - startedMs) * 100) / 100,
+        durationMs: Math.round(durationMs * 100) / 100,
         bytesIn: body.receivedBytes,
         bytesOut: res.bytesSent,
       });
@@ -177,6 +184,7 @@ export class S3Server {
       log.error('unexpected failure', { requestId: req?.requestId, error: error instanceof Error ? error.stack ?? error.message : String(error) });
       s3Error = new S3Error('InternalError');
     }
+    res.errorCode = s3Error.code;
     if (res.hasStarted) {
       // Mid-stream: the status line is out; cutting the connection is the only signal left.
       res.closeConnection();

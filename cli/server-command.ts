@@ -12,6 +12,7 @@ import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
 import type { Kms } from '../engine/kms/kms.ts';
 import { CachingKms } from '../engine/kms/cache.ts';
 import { KesKms } from '../engine/kms/kes-client.ts';
+import { serverObservability } from './observability.ts';
 import { BucketKeys } from '../engine/kms/bucket-keys.ts';
 
 const defaultAddress = '127.0.0.1:9000';
@@ -69,19 +70,22 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const warnings: string[] = [];
   // The key cache wraps whichever KMS was chosen: unseals are cached, deduplicated and batched.
   const cacheTtlMs = process.env.COFFER_KMS_CACHE_TTL_MS;
-  const kms = new CachingKms(await chooseKms(dirs[0]!, warnings), {
+  const innerKms = await chooseKms(dirs[0]!, warnings);
+  const kms = new CachingKms(innerKms, {
     ...(cacheTtlMs === undefined ? {} : { ttlMs: Number(cacheTtlMs) }),
   });
+  const bucketKeys = isOn(process.env.COFFER_KMS_BUCKET_KEYS) ? new BucketKeys(kms) : undefined;
   const sse: SseSettings = {
     kms,
     autoEncryption: autoEncryption(process.env, true),
     allowSseCOverHttp: isOn(process.env.COFFER_SSE_C_ALLOW_HTTP),
-    ...(isOn(process.env.COFFER_KMS_BUCKET_KEYS) ? { bucketKeys: new BucketKeys(kms) } : {}),
+    ...(bucketKeys ? { bucketKeys } : {}),
   };
+  const observe = serverObservability({ drives: dirs, kms, innerKms, pool: cipherPool, ...(bucketKeys ? { bucketKeys } : {}) });
   const certFile = path.join(certsDir, 'public.crt');
   const keyFile = path.join(certsDir, 'private.key');
   const tls = existsSync(certFile) && existsSync(keyFile) ? { certFile, keyFile } : undefined;
-  const server = new S3Server({ engine, settings, host, port, sse, ...(tls ? { tls } : {}) });
+  const server = new S3Server({ engine, settings, host, port, sse, observe, ...(tls ? { tls } : {}) });
   const running = await server.listen();
   const lines = [
     `Coffer is serving ${dirs.join(' ')}`,

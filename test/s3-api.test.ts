@@ -51,6 +51,30 @@ describe('S3 API details', () => {
     }
   });
 
+  it('exposes Prometheus metrics and admin info to signed requests only', async () => {
+    const scrape = async () => {
+      const response = await rawRequest(server.endpoint, { method: 'GET', path: '/minio/v2/metrics/cluster' });
+      assert.equal(response.status, 200);
+      return response.body;
+    };
+    const kmsCalls = (text: string, op: string) => Number(new RegExp(`coffer_kms_calls_total\\{op="${op}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+    const before = await scrape();
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'metrics/sse', Body: 'x', ServerSideEncryption: 'AES256' }));
+    const afterPut = await scrape();
+    assert.match(afterPut, /coffer_s3_requests_total\{api="PutObject",status="200"\} \d+/);
+    assert.match(afterPut, /coffer_s3_request_duration_seconds_bucket\{api="PutObject",le="\+Inf"\}/);
+    assert.equal(kmsCalls(afterPut, 'generate'), kmsCalls(before, 'generate') + 1, 'the KMS counters move with SSE traffic');
+    assert.match(afterPut, /coffer_drive_total_bytes\{drive="1"\} [1-9]/);
+    const anonymous = await rawRequest(server.endpoint, { method: 'GET', path: '/minio/v2/metrics/cluster', unsigned: true });
+    assert.equal(anonymous.status, 403);
+    const info = await rawRequest(server.endpoint, { method: 'GET', path: '/coffer/admin/v1/info' });
+    assert.equal(info.status, 200);
+    const parsed = JSON.parse(info.body) as { version: string; drives: { state: string }[]; kms: { status: string }; buckets: number };
+    assert.equal(parsed.drives[0]!.state, 'ok');
+    assert.equal(parsed.kms.status, 'online');
+    assert.ok(parsed.buckets >= 1);
+  });
+
   it('serves virtual-host-style requests (bucket.localhost)', async () => {
     // A client would resolve api-details.localhost; pin the connection to 127.0.0.1 with the Host header instead.
     const put = await rawRequest(server.endpoint, { method: 'PUT', path: '/virtual.txt', body: Buffer.from('by host'), headers: { host: `${bucket}.localhost:${server.port}` } });

@@ -1,0 +1,75 @@
+// What `coffer server` reports on /minio/v2/metrics/cluster and /coffer/admin/v1/info beyond request
+// counters: KMS calls and key-cache behaviour, KES client health, bucket keys, worker-pool queue depth.
+import { readFileSync } from 'node:fs';
+import type { Observability } from '../api/context.ts';
+import type { Gauge } from '../api/metrics.ts';
+import type { BucketKeys } from '../engine/kms/bucket-keys.ts';
+import type { CachingKms } from '../engine/kms/cache.ts';
+import { KesKms } from '../engine/kms/kes-client.ts';
+import type { Kms } from '../engine/kms/kms.ts';
+import type { BlockCipherPool } from '../workers/pool.ts';
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function serverObservability(options: {
+  readonly drives: readonly string[];
+  readonly kms: CachingKms;
+  readonly innerKms: Kms;
+  readonly bucketKeys?: BucketKeys;
+  readonly pool: BlockCipherPool;
+}): Observability {
+  const { kms, innerKms, bucketKeys, pool } = options;
+  const counter = (name: string, help: string, samples: Gauge['samples']): Gauge => ({ name, help, type: 'counter', samples });
+  const gauge = (name: string, help: string, samples: Gauge['samples']): Gauge => ({ name, help, type: 'gauge', samples });
+  return {
+    version: packageVersion(),
+    drives: options.drives,
+    gauges: () => {
+      const stats = kms.stats();
+      const families: Gauge[] = [
+        counter('coffer_kms_calls_total', 'calls made to the KMS, by operation', Object.entries(stats.kmsCalls).map(([op, value]) => ({ labels: { op }, value }))),
+        counter('coffer_kms_cache_hits_total', 'data-key unseals served from the key cache', [{ value: stats.hits }]),
+        counter('coffer_kms_cache_misses_total', 'data-key unseals that needed the KMS', [{ value: stats.misses }]),
+        counter('coffer_kms_cache_singleflight_joins_total', 'misses that joined a KMS call already in flight', [{ value: stats.singleflightJoins }]),
+        counter('coffer_kms_batches_total', 'groups of KMS calls dispatched together', [{ value: stats.batches }]),
+        gauge('coffer_kms_batch_size_max', 'largest batch of KMS calls so far', [{ value: stats.batchSizeMax }]),
+        gauge('coffer_kms_cache_entries', 'unsealed data keys held in memory', [{ value: stats.entries }]),
+        gauge('coffer_worker_pool_queue_depth', 'DARE blocks queued or running in the worker pool', [{ value: pool.queueDepth }]),
+        gauge('coffer_worker_pool_threads', 'worker threads (0 = inline)', [{ value: pool.threads }]),
+      ];
+      if (innerKms instanceof KesKms) {
+        const kes = innerKms.stats();
+        families.push(
+          counter('coffer_kes_requests_total', 'requests sent to KES', [{ value: kes.requests }]),
+          counter('coffer_kes_errors_total', 'KES requests that failed', [{ value: kes.errors }]),
+          counter('coffer_kes_failovers_total', 'times a KES endpoint failed and another was tried', [{ value: kes.failovers }]),
+          gauge('coffer_kes_benched_endpoints', 'KES endpoints currently benched', [{ value: kes.benchedEndpoints.length }]),
+        );
+      }
+      if (bucketKeys) {
+        const bucket = bucketKeys.stats();
+        families.push(
+          counter('coffer_kms_bucket_keys_generated_total', 'bucket keys generated', [{ value: bucket.generated }]),
+          counter('coffer_kms_bucket_keys_reused_total', 'objects sealed with an already-used bucket key', [{ value: bucket.reused }]),
+        );
+      }
+      return families;
+    },
+    kmsStatus: async () => {
+      try {
+        const status = await kms.status();
+        const online = Object.values(status.endpoints).some((state) => state === 'online');
+        return { name: status.name, defaultKey: status.defaultKeyName, status: online ? 'online' : 'offline', endpoints: status.endpoints };
+      } catch {
+        return { name: 'unknown', defaultKey: kms.defaultKeyName, status: 'offline', endpoints: {} };
+      }
+    },
+  };
+}
