@@ -1,4 +1,5 @@
 // `coffer <command>`: the entry point behind bin/coffer.js.
+import { clientCommands, clientCommandsUsage, runClientCommand } from './client/index.ts';
 import { runKesCommand } from './kes-command.ts';
 import { runServerCommand } from './server-command.ts';
 
@@ -10,6 +11,7 @@ const usage = `usage:
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && clientCommands.includes(command)) return runClientCommand(command, rest);
   switch (command) {
     case 'server':
       return runServerCommand(rest);
@@ -19,7 +21,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(usage);
+      process.stdout.write(`${usage}${clientCommandsUsage}\n`);
       return command === undefined ? 2 : 0;
     default:
       process.stderr.write(`coffer: unknown command '${command}'\n${usage}`);
