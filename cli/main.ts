@@ -7,6 +7,7 @@ const usage = `usage:
   coffer server [--address HOST:PORT] [--certs-dir DIR] DIR...   serve S3 from DIR (default address 127.0.0.1:9000)
   coffer kes server --config kes.yml                          a KES-compatible key server (docs/kes.md)
   coffer kes identity new|of …, coffer kes key create|list|describe|delete …
+  coffer bench put|get|mixed|multipart|list|delete|stat|compare|kernels …   load generator (docs: bench/RESULTS.md)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -17,6 +18,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runServerCommand(rest);
     case 'kes':
       return runKesCommand(rest);
+    case 'bench':
+      return (await import('../bench/cli.ts')).runBenchCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -4,10 +4,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { encryptedSizeBytes, randomDareNonce } from '../workers/dare.ts';
 import { decryptStreamPooled, encryptStreamPooled } from '../workers/encrypt-stream.ts';
-import type { BlockCipherPool } from '../workers/pool.ts';
+import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
 import type { DataEncryption } from './types.ts';
 import { StorageError } from './types.ts';
+
+/**
+ * At or below one pool block the hand-off to a worker (a message round trip and a thread wake-up, tens of
+ * µs) costs more than sealing in place, so small bodies and small ranges stay on the calling thread.
+ */
+const inlineMaxBytes = 1024 * 1024;
+const inlinePool = createBlockCipherPool(0);
+
+function poolFor(pool: BlockCipherPool, sizeBytes: number | undefined): BlockCipherPool {
+  return sizeBytes !== undefined && sizeBytes <= inlineMaxBytes ? inlinePool : pool;
+}
 
 export interface PlaintextTally {
   md5Hex: string;
@@ -19,7 +30,13 @@ export interface PlaintextTally {
  * (measured: one pool thread + MD5 inline beats both inline sealing and moving MD5 state between threads);
  * `tally` is filled once the body has been consumed.
  */
-export function encryptBody(body: AsyncIterable<Uint8Array>, encryption: DataEncryption, tally: PlaintextTally, pool: BlockCipherPool): AsyncIterable<Buffer> {
+export function encryptBody(
+  body: AsyncIterable<Uint8Array>,
+  encryption: DataEncryption,
+  tally: PlaintextTally,
+  pool: BlockCipherPool,
+  expectedSizeBytes: number | undefined,
+): AsyncIterable<Buffer> {
   const md5 = createHash('md5');
   async function* plaintext(): AsyncGenerator<Uint8Array> {
     let sizeBytes = 0;
@@ -31,7 +48,7 @@ export function encryptBody(body: AsyncIterable<Uint8Array>, encryption: DataEnc
     tally.md5Hex = md5.digest('hex');
     tally.sizeBytes = sizeBytes;
   }
-  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), pool);
+  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), poolFor(pool, expectedSizeBytes));
 }
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */
@@ -64,7 +81,8 @@ export async function* decryptRange(
     let skipBytes = span.skipBytes;
     let takeBytes = span.takeBytes;
     const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
-    for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, pool, { expectFinal: span.finalIncluded })) {
+    const spanPool = poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
+    for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded })) {
       if (takeBytes === 0) break;
       let piece = plain;
       if (skipBytes > 0) {

@@ -174,7 +174,7 @@ export class FsEngine implements ObjectEngine {
       const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
       const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
       const staged = await stageBody({
-        body: encryption ? encryptBody(input.body, encryption, tally, this.#cipherPool) : input.body,
+        body: encryption ? encryptBody(input.body, encryption, tally, this.#cipherPool, input.expectedSizeBytes) : input.body,
         computeMd5: encryption === undefined,
         maxSizeBytes: encryption ? encryptedSizeBytes(maxSinglePutSizeBytes) : maxSinglePutSizeBytes,
         inlineMaxSizeBytes,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const serverMallocTunables = 'glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304';
 export const accessKey = 'coffer-test-access';
 export const secretKey = 'coffer-test-secret-key';
 
@@ -41,7 +42,9 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const args = [path.join(repoRoot, 'bin', 'coffer.js'), 'server', '--address', `127.0.0.1:${options.port ?? 0}`, '--certs-dir', certsDir, dataDir];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, ...options.env },
+    // The malloc settings the README recommends for the server (perf-primitives: large Buffers otherwise
+    // cost an mmap + page faults each).
+    env: { GLIBC_TUNABLES: serverMallocTunables, ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

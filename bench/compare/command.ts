@@ -1,0 +1,499 @@
+// `coffer bench compare`: the same workload against several endpoints / SSE modes in one run, the cases
+// taking turns (round 1: step 1 A, step 1 B, step 2 A, step 2 B, …; round 2 the same), so slow drift on a
+// shared machine (reference/perf-primitives.md §0) hits every case alike. Prints medians, min–max and
+// ratios against the baseline case (the first, or --baseline), and writes JSON and a self-contained HTML
+// report (inline SVG: throughput over time, latency histograms, CPU) into --out (default bench/results).
+//
+//   coffer bench compare --case 'plain=http://127.0.0.1:9000' --case 'sse-s3=http://127.0.0.1:9000,sse=s3' \
+//       --workload 'put:16MiB,get:16MiB,put:4KiB,get:4KiB' --rounds 3 [--server-pid PID]
+//
+// Workload steps are OP:SIZE[*OBJECTS][@CONCURRENCY] with OP put | get | stat. A put step PUTs OBJECTS new
+// objects; get and stat steps read OBJECTS objects from the objects the case stored at that size in this
+// round (uploading the missing ones first, unmeasured). Every round ends by deleting what it created.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect, parseConnection, type Connection } from '../load/connection.ts';
+import { ObjectSet, objectSuffixBytes, type PhaseCommon, type Verify } from '../load/objects.ts';
+import type { PhaseResult, StopSignal } from '../load/phase.ts';
+import { machineInfo, withInterrupt } from '../load/process.ts';
+import { ProgressLine } from '../load/report.ts';
+import { ensureBucket, type S3Client } from '../load/s3-client.ts';
+import {
+  bucketNamePattern, formatBytesCompact, mebibyte, parseDuration, parseIntegerIn, parseSize, ssePattern, UsageError,
+} from '../load/units.ts';
+import { renderCompareHtml } from './html.ts';
+
+export const casesMax = 8;
+export const stepsMax = 32;
+export const roundsMax = 100;
+/** A step without *OBJECTS moves about this many bytes, within the object bounds below. */
+export const stepBytesDefault = 512 * mebibyte;
+export const stepObjectsMin = 16;
+export const stepObjectsMax = 2000;
+export const stepObjectsLimit = 100_000;
+/** Steps are short (seconds), so the throughput timeline starts finer than a single run's. */
+export const compareTimelineIntervalMs = 100;
+const stepOps = ['put', 'get', 'stat'] as const;
+type StepOp = (typeof stepOps)[number];
+
+const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
+
+export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=none|s3|kms[:KEY]|c][,pid=PID][,bucket=B][,access-key=K][,secret-key=S][,insecure][,ca=FILE]
+         --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY],… [--rounds 3] [--concurrency 8] [--duration 30s]
+         [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
+         [--out DIR] [--name LABEL] [--json] [--no-progress]
+  OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects).
+  Cases take turns step by step (A B A B …) in every round; ratios are against the baseline (first case).
+`;
+
+export interface CompareCase {
+  readonly name: string;
+  readonly connection: Connection;
+  readonly sse: string;
+  readonly bucket: string;
+  readonly serverPid?: number;
+}
+
+export interface CompareStep {
+  readonly label: string;
+  readonly op: StepOp;
+  readonly sizeBytes: number;
+  readonly objects: number;
+  readonly concurrency: number;
+}
+
+export interface CompareOptions {
+  readonly cases: readonly CompareCase[];
+  readonly steps: readonly CompareStep[];
+  readonly rounds: number;
+  readonly durationMs: number;
+  readonly baseline: string;
+  readonly verify: Verify;
+  readonly outDir: string;
+  readonly name: string;
+  readonly json: boolean;
+  readonly progress: boolean;
+}
+
+export interface StepRun {
+  readonly round: number;
+  readonly step: string;
+  readonly case: string;
+  /** position in the run (0, 1, 2, …): the alternation order */
+  readonly order: number;
+  readonly measured: PhaseResult;
+  /** unmeasured phases that ran for this step (prepare) */
+  readonly other: readonly PhaseResult[];
+}
+
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export interface CaseSummary {
+  readonly step: string;
+  readonly case: string;
+  readonly rounds: number;
+  readonly errors: number;
+  readonly mibPerSecond: Spread;
+  readonly objectsPerSecond: Spread;
+  readonly latencyMsP50: Spread;
+  readonly latencyMsP99: Spread;
+  readonly ttfbMsP50?: Spread;
+  /** client CPU milliseconds per request, and client CPU seconds over wall seconds */
+  readonly clientCpuMsPerOp: Spread;
+  readonly clientCpuCores: Spread;
+  readonly serverCpuMsPerOp?: Spread;
+  readonly serverCpuCores?: Spread;
+}
+
+export interface Ratio {
+  readonly step: string;
+  readonly case: string;
+  readonly baseline: string;
+  /** median throughput of the case over median throughput of the baseline */
+  readonly throughput: number;
+  /** per round: case / baseline of the same round (they ran back to back) */
+  readonly pairedThroughput: Spread;
+  readonly latencyP50: number;
+  readonly serverCpuPerOp?: number;
+}
+
+export interface CompareReport {
+  readonly kind: 'coffer-bench-compare';
+  readonly version: 1;
+  readonly name: string;
+  readonly date: string;
+  readonly machine: Record<string, unknown>;
+  readonly rounds: number;
+  readonly durationMs: number;
+  readonly verify: Verify;
+  readonly baseline: string;
+  readonly cases: readonly { name: string; endpoint: string; sse: string; bucket: string; serverPid?: number }[];
+  readonly steps: readonly CompareStep[];
+  readonly runs: readonly StepRun[];
+  readonly cleanups: readonly { round: number; case: string; phase: PhaseResult }[];
+  readonly summary: readonly CaseSummary[];
+  readonly ratios: readonly Ratio[];
+  readonly errors: number;
+  readonly interrupted: boolean;
+}
+
+// ------------------------------------------------------------------------------------------- parsing
+
+function parseCase(text: string, defaults: { accessKey?: string; secretKey?: string; bucket: string; serverPid?: number }): CompareCase {
+  const [head, ...rest] = text.split(',');
+  const equals = head!.indexOf('=');
+  if (equals <= 0) throw new UsageError(`--case ${JSON.stringify(text)}: expected NAME=URL[,sse=s3]…`);
+  const name = head!.slice(0, equals);
+  if (!/^[A-Za-z0-9._-]{1,40}$/.test(name)) throw new UsageError(`--case name ${JSON.stringify(name)}: use letters, digits, . _ - (≤ 40)`);
+  const settings = new Map<string, string>();
+  for (const item of rest) {
+    const at = item.indexOf('=');
+    const key = at < 0 ? item : item.slice(0, at);
+    if (!['sse', 'pid', 'bucket', 'access-key', 'secret-key', 'region', 'insecure', 'ca'].includes(key)) throw new UsageError(`--case ${name}: unknown setting ${JSON.stringify(key)}`);
+    settings.set(key, at < 0 ? 'true' : item.slice(at + 1));
+  }
+  const sse = settings.get('sse') ?? 'none';
+  if (!ssePattern.test(sse)) throw new UsageError(`--case ${name}: sse must be none, s3, kms, kms:KEY or c`);
+  const bucket = settings.get('bucket') ?? defaults.bucket;
+  if (!bucketNamePattern.test(bucket)) throw new UsageError(`--case ${name}: invalid bucket ${JSON.stringify(bucket)}`);
+  const pidText = settings.get('pid');
+  const serverPid = pidText === undefined ? defaults.serverPid : parseIntegerIn(pidText, `case ${name} pid`, 1, 2 ** 22);
+  return {
+    name,
+    connection: parseConnection({
+      endpoint: head!.slice(equals + 1),
+      accessKey: settings.get('access-key') ?? defaults.accessKey,
+      secretKey: settings.get('secret-key') ?? defaults.secretKey,
+      region: settings.get('region'),
+      insecure: settings.has('insecure'),
+      ca: settings.get('ca'),
+    }, `--case ${name} endpoint`),
+    sse,
+    bucket,
+    ...(serverPid === undefined ? {} : { serverPid }),
+  };
+}
+
+export function parseWorkload(text: string, concurrency: number): CompareStep[] {
+  const steps = text.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item): CompareStep => {
+    const match = /^(put|get|stat):([0-9.]+[A-Za-z]*)(?:\*(\d+))?(?:@(\d+))?$/.exec(item);
+    if (!match) throw new UsageError(`--workload: cannot read ${JSON.stringify(item)} (examples: put:16MiB, get:4KiB*2000@16)`);
+    const sizeBytes = parseSize(match[2]!, '--workload size');
+    if (sizeBytes < objectSuffixBytes || sizeBytes > 5 * 1024 * mebibyte) throw new UsageError(`--workload ${item}: size must be ${objectSuffixBytes} B..5 GiB`);
+    const objects = match[3] === undefined
+      ? Math.min(stepObjectsMax, Math.max(stepObjectsMin, Math.round(stepBytesDefault / sizeBytes)))
+      : parseIntegerIn(match[3], `workload ${item} objects`, 1, stepObjectsLimit);
+    const stepConcurrency = match[4] === undefined ? concurrency : parseIntegerIn(match[4], `workload ${item} concurrency`, 1, 1024);
+    return { label: `${match[1]}:${formatBytesCompact(sizeBytes)}`, op: match[1] as StepOp, sizeBytes, objects, concurrency: stepConcurrency };
+  });
+  if (steps.length === 0 || steps.length > stepsMax) throw new UsageError(`--workload needs 1..${stepsMax} steps`);
+  const labels = new Set<string>();
+  for (const step of steps) {
+    if (labels.has(step.label)) throw new UsageError(`--workload lists ${step.label} twice`);
+    labels.add(step.label);
+  }
+  return steps;
+}
+
+export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
+  let values;
+  try {
+    values = parseArgs({
+      args: [...args],
+      options: {
+        case: { type: 'string', multiple: true },
+        workload: { type: 'string', default: 'put:16MiB,get:16MiB,put:4KiB,get:4KiB' },
+        rounds: { type: 'string', default: '3' },
+        concurrency: { type: 'string', default: '8' },
+        duration: { type: 'string', default: '30s' },
+        baseline: { type: 'string' },
+        'server-pid': { type: 'string' },
+        verify: { type: 'string', default: 'md5' },
+        bucket: { type: 'string', default: 'coffer-bench' },
+        'access-key': { type: 'string' },
+        'secret-key': { type: 'string' },
+        out: { type: 'string' },
+        name: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        'no-progress': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const caseTexts = values.case ?? [];
+  if (caseTexts.length < 1 || caseTexts.length > casesMax) throw new UsageError(`give 1..${casesMax} --case NAME=URL`);
+  const serverPid = values['server-pid'] === undefined ? undefined : parseIntegerIn(values['server-pid'], 'server-pid', 1, 2 ** 22);
+  const cases = caseTexts.map((text) => parseCase(text, {
+    ...(values['access-key'] === undefined ? {} : { accessKey: values['access-key'] }),
+    ...(values['secret-key'] === undefined ? {} : { secretKey: values['secret-key'] }),
+    bucket: values.bucket,
+    ...(serverPid === undefined ? {} : { serverPid }),
+  }));
+  if (new Set(cases.map((c) => c.name)).size !== cases.length) throw new UsageError('case names must differ');
+  const baseline = values.baseline ?? cases[0]!.name;
+  if (!cases.some((c) => c.name === baseline)) throw new UsageError(`--baseline ${baseline} is not a case`);
+  if (values.verify !== 'md5' && values.verify !== 'length') throw new UsageError('--verify must be md5 or length');
+  const durationMs = parseDuration(values.duration, '--duration');
+  if (durationMs < 1 || durationMs > 24 * 3_600_000) throw new UsageError('--duration must be between 1ms and 24h');
+  const concurrency = parseIntegerIn(values.concurrency, 'concurrency', 1, 1024);
+  return {
+    cases,
+    steps: parseWorkload(values.workload, concurrency),
+    rounds: parseIntegerIn(values.rounds, 'rounds', 1, roundsMax),
+    durationMs,
+    baseline,
+    verify: values.verify,
+    outDir: values.out ?? resultsDir,
+    name: values.name ?? cases.map((c) => c.name).join('-vs-'),
+    json: values.json,
+    progress: !values['no-progress'],
+  };
+}
+
+// ------------------------------------------------------------------------------------------- running
+
+function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+export function summarizeRuns(options: Pick<CompareOptions, 'cases' | 'steps' | 'baseline'>, runs: readonly StepRun[]): { summary: CaseSummary[]; ratios: Ratio[] } {
+  const summary: CaseSummary[] = [];
+  for (const step of options.steps) {
+    for (const c of options.cases) {
+      const mine = runs.filter((run) => run.step === step.label && run.case === c.name).map((run) => run.measured);
+      if (mine.length === 0) continue;
+      const perOp = (seconds: number, p: PhaseResult): number => (p.succeeded === 0 ? Number.NaN : (seconds * 1000) / p.succeeded);
+      const withServer = mine.filter((p) => p.serverCpuSeconds !== undefined);
+      const withTtfb = mine.filter((p) => p.ttfbMs !== undefined);
+      summary.push({
+        step: step.label,
+        case: c.name,
+        rounds: mine.length,
+        errors: mine.reduce((sum, p) => sum + p.errors, 0),
+        mibPerSecond: spread(mine.map((p) => p.mibPerSecond)),
+        objectsPerSecond: spread(mine.map((p) => p.objectsPerSecond)),
+        latencyMsP50: spread(mine.map((p) => p.latencyMs.p50)),
+        latencyMsP99: spread(mine.map((p) => p.latencyMs.p99)),
+        ...(withTtfb.length === 0 ? {} : { ttfbMsP50: spread(withTtfb.map((p) => p.ttfbMs!.p50)) }),
+        clientCpuMsPerOp: spread(mine.map((p) => perOp(p.clientCpuSeconds, p))),
+        clientCpuCores: spread(mine.map((p) => p.clientCpuCores)),
+        ...(withServer.length === 0 ? {} : {
+          serverCpuMsPerOp: spread(withServer.map((p) => perOp(p.serverCpuSeconds!, p))),
+          serverCpuCores: spread(withServer.map((p) => p.serverCpuSeconds! / p.wallSeconds)),
+        }),
+      });
+    }
+  }
+  const ratios: Ratio[] = [];
+  for (const step of options.steps) {
+    const base = summary.find((s) => s.step === step.label && s.case === options.baseline);
+    if (base === undefined) continue;
+    for (const s of summary.filter((each) => each.step === step.label && each.case !== options.baseline)) {
+      const paired: number[] = [];
+      for (const run of runs.filter((r) => r.step === step.label && r.case === s.case)) {
+        const partner = runs.find((r) => r.step === step.label && r.case === options.baseline && r.round === run.round);
+        if (partner !== undefined && partner.measured.objectsPerSecond > 0) paired.push(run.measured.objectsPerSecond / partner.measured.objectsPerSecond);
+      }
+      ratios.push({
+        step: step.label,
+        case: s.case,
+        baseline: options.baseline,
+        throughput: s.objectsPerSecond.median / base.objectsPerSecond.median,
+        pairedThroughput: spread(paired),
+        latencyP50: s.latencyMsP50.median / base.latencyMsP50.median,
+        ...(s.serverCpuMsPerOp === undefined || base.serverCpuMsPerOp === undefined ? {} : { serverCpuPerOp: s.serverCpuMsPerOp.median / base.serverCpuMsPerOp.median }),
+      });
+    }
+  }
+  return { summary, ratios };
+}
+
+interface CaseState {
+  readonly spec: CompareCase;
+  readonly client: S3Client;
+  /** this round's objects, per step size */
+  sets: Map<number, ObjectSet>;
+}
+
+export async function runCompare(options: CompareOptions, stop: StopSignal, progress?: ProgressLine, log: (line: string) => void = () => {}): Promise<CompareReport> {
+  const date = new Date().toISOString();
+  const runId = Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
+  const concurrencyMax = Math.max(...options.steps.map((s) => s.concurrency));
+  const states: CaseState[] = options.cases.map((spec) => ({ spec, client: connect(spec.connection, concurrencyMax), sets: new Map() }));
+  const runs: StepRun[] = [];
+  const cleanups: { round: number; case: string; phase: PhaseResult }[] = [];
+  let order = 0;
+  const common = (state: CaseState, concurrency: number): PhaseCommon => ({
+    concurrency,
+    durationMs: options.durationMs,
+    stop,
+    timelineIntervalMs: compareTimelineIntervalMs,
+    ...(state.spec.serverPid === undefined ? {} : { serverPid: state.spec.serverPid }),
+    ...(progress === undefined ? {} : { progress: progress.update }),
+  });
+  const setFor = (state: CaseState, round: number, sizeBytes: number): ObjectSet => {
+    let set = state.sets.get(sizeBytes);
+    if (set === undefined) {
+      set = new ObjectSet(state.client, {
+        bucket: state.spec.bucket,
+        keyPrefix: `compare-${runId}/${state.spec.name}/r${round}/${formatBytesCompact(sizeBytes)}`,
+        sizeBytes,
+        randomSize: false,
+        sse: state.spec.sse,
+        verify: options.verify,
+      });
+      state.sets.set(sizeBytes, set);
+    }
+    return set;
+  };
+  const cleanRound = async (round: number): Promise<void> => {
+    for (const state of states) {
+      for (const set of state.sets.values()) {
+        const phase = await set.cleanupPhase({ ...common(state, concurrencyMax), stop: { stopped: false } }, 'cleanup');
+        progress?.clear();
+        cleanups.push({ round, case: state.spec.name, phase });
+      }
+      state.sets = new Map();
+    }
+  };
+  try {
+    for (const state of states) await ensureBucket(state.client, state.spec.bucket);
+    for (let round = 1; round <= options.rounds && !stop.stopped; round++) {
+      try {
+        for (const step of options.steps) {
+          for (const state of states) {
+            if (stop.stopped) break;
+            const set = setFor(state, round, step.sizeBytes);
+            const other: PhaseResult[] = [];
+            const stepCommon = common(state, step.concurrency);
+            let measured: PhaseResult;
+            if (step.op === 'put') {
+              measured = await set.putPhase(stepCommon, step.label, step.objects);
+            } else {
+              if (set.stored.size < step.objects) other.push(await set.fillPhase(stepCommon, 'prepare', step.objects));
+              progress?.clear();
+              if (set.stored.size === 0) throw new Error(`${state.spec.name} ${step.label}: no object could be stored to read`);
+              measured = step.op === 'get'
+                ? await set.getPhase(stepCommon, step.label, step.objects)
+                : await set.statPhase(stepCommon, step.label, step.objects);
+            }
+            progress?.clear();
+            runs.push({ round, step: step.label, case: state.spec.name, order: order++, measured, other });
+            const rate = measured.bytes > 0 ? `${measured.mibPerSecond.toFixed(1)} MiB/s, ` : '';
+            log(`round ${round}  ${step.label.padEnd(12)} ${state.spec.name.padEnd(12)} ${rate}${measured.objectsPerSecond.toFixed(1)} obj/s, ` +
+              `p50 ${measured.latencyMs.p50.toFixed(2)} ms, errors ${measured.errors}, client CPU ${measured.clientCpuSeconds.toFixed(2)} s` +
+              (measured.serverCpuSeconds === undefined ? '' : `, server CPU ${measured.serverCpuSeconds.toFixed(2)} s`));
+          }
+        }
+      } finally {
+        await cleanRound(round);
+      }
+    }
+  } finally {
+    for (const state of states) state.client.close();
+  }
+  const { summary, ratios } = summarizeRuns(options, runs);
+  const errors = runs.reduce((sum, run) => sum + run.measured.errors + run.other.reduce((s, p) => s + p.errors, 0), 0) +
+    cleanups.reduce((sum, c) => sum + c.phase.errors + (c.phase.stoppedEarly ? 1 : 0), 0);
+  return {
+    kind: 'coffer-bench-compare',
+    version: 1,
+    name: options.name,
+    date,
+    machine: machineInfo(),
+    rounds: options.rounds,
+    durationMs: options.durationMs,
+    verify: options.verify,
+    baseline: options.baseline,
+    cases: options.cases.map((c) => ({
+      name: c.name, endpoint: c.connection.endpoint.origin, sse: c.sse, bucket: c.bucket, ...(c.serverPid === undefined ? {} : { serverPid: c.serverPid }),
+    })),
+    steps: options.steps,
+    runs,
+    cleanups,
+    summary,
+    ratios,
+    errors,
+    interrupted: stop.stopped,
+  };
+}
+
+// ------------------------------------------------------------------------------------------- output
+
+const fmt = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
+
+export function compareTable(report: CompareReport): string[] {
+  const lines: string[] = [];
+  const header = ['step', 'case', 'MiB/s median (min–max)', 'obj/s median', 'p50 ms', 'p99 ms', 'TTFB p50 ms', 'client CPU ms/op (cores)', 'server CPU ms/op (cores)', 'errors'];
+  const rows = report.summary.map((s) => [
+    s.step,
+    s.case,
+    `${fmt(s.mibPerSecond.median, 1)} (${fmt(s.mibPerSecond.min, 1)}–${fmt(s.mibPerSecond.max, 1)})`,
+    fmt(s.objectsPerSecond.median, s.objectsPerSecond.median < 100 ? 1 : 0),
+    fmt(s.latencyMsP50.median, 2),
+    fmt(s.latencyMsP99.median, 2),
+    fmt(s.ttfbMsP50?.median, 2),
+    `${fmt(s.clientCpuMsPerOp.median, 3)} (${fmt(s.clientCpuCores.median, 2)})`,
+    s.serverCpuMsPerOp === undefined ? '-' : `${fmt(s.serverCpuMsPerOp.median, 3)} (${fmt(s.serverCpuCores?.median, 2)})`,
+    String(s.errors),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  lines.push(line(header), ...rows.map(line));
+  if (report.ratios.length > 0) {
+    lines.push('');
+    lines.push(`ratios against ${report.baseline} (throughput: median/median; paired: per round, median (min–max)):`);
+    for (const r of report.ratios) {
+      lines.push(`  ${r.step.padEnd(12)} ${r.case} / ${r.baseline}: throughput ${fmt(r.throughput, 3)}  paired ${fmt(r.pairedThroughput.median, 3)} ` +
+        `(${fmt(r.pairedThroughput.min, 3)}–${fmt(r.pairedThroughput.max, 3)})  p50 latency ×${fmt(r.latencyP50, 2)}` +
+        (r.serverCpuPerOp === undefined ? '' : `  server CPU/op ×${fmt(r.serverCpuPerOp, 2)}`));
+    }
+  }
+  return lines;
+}
+
+export async function writeCompareFiles(report: CompareReport, outDir: string): Promise<{ jsonFile: string; htmlFile: string }> {
+  await mkdir(outDir, { recursive: true });
+  const base = path.join(outDir, `compare-${report.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${report.date.replace(/[:.]/g, '-')}`);
+  const jsonFile = `${base}.json`;
+  const htmlFile = `${base}.html`;
+  await writeFile(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(htmlFile, renderCompareHtml(report));
+  return { jsonFile, htmlFile };
+}
+
+export async function runCompareCommand(args: readonly string[]): Promise<number> {
+  const options = parseCompare(args);
+  if (options === 'help') {
+    process.stdout.write(compareUsage);
+    return 0;
+  }
+  const human = options.json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => process.stdout.write(`${line}\n`);
+  const progress = new ProgressLine(options.progress && process.stderr.isTTY === true);
+  return withInterrupt('bench compare', async (stop) => {
+    human(`compare ${options.cases.map((c) => `${c.name}=${c.connection.endpoint.origin} sse=${c.sse}`).join(' | ')}; ` +
+      `${options.rounds} rounds of ${options.steps.map((s) => `${s.label}×${s.objects}@${s.concurrency}`).join(', ')}`);
+    const report = await runCompare(options, stop, progress, human);
+    for (const line of compareTable(report)) human(line);
+    const { jsonFile, htmlFile } = await writeCompareFiles(report, options.outDir);
+    human(`wrote ${jsonFile}\nwrote ${htmlFile}`);
+    if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (report.errors > 0) return 1;
+    return stop.stopped ? 130 : 0;
+  });
+}

@@ -1,0 +1,40 @@
+// Per-byte hash kernels on 1 MiB: the ETag MD5, the signed-payload SHA-256, the bitrot/S3 checksum CRC32C
+// and xxh3-128, each from every library we have (node:crypto, hash-wasm, @node-rs/crc32, node:zlib).
+
+import { createHash, randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
+import { crc32 as rsCrc32, crc32c as rsCrc32c } from '@node-rs/crc32';
+import { createCRC32, createMD5, createSHA256, createXXHash128 } from 'hash-wasm';
+import { must, mebibyte, type KernelSpec } from './harness.ts';
+
+export async function hashKernels(): Promise<KernelSpec[]> {
+  const group = 'hash';
+  const data = randomBytes(mebibyte);
+  const [wasmMd5, wasmSha256, wasmCrc32c, wasmCrc32, wasmXxh128] = await Promise.all([
+    createMD5(), createSHA256(), createCRC32(0x82f63b78), createCRC32(), createXXHash128(),
+  ]);
+  const wasm = (hasher: typeof wasmMd5): string => {
+    hasher.init();
+    hasher.update(data);
+    return hasher.digest('hex');
+  };
+  must(wasm(wasmMd5) === createHash('md5').update(data).digest('hex'), 'hash-wasm MD5 = node:crypto');
+  must(wasm(wasmSha256) === createHash('sha256').update(data).digest('hex'), 'hash-wasm SHA-256 = node:crypto');
+  must(Number.parseInt(wasm(wasmCrc32c), 16) === rsCrc32c(data), 'hash-wasm CRC32C = @node-rs/crc32');
+  must(Number.parseInt(wasm(wasmCrc32), 16) === rsCrc32(data), 'hash-wasm CRC32 = @node-rs/crc32');
+  const zlibCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
+  let sink = 0;
+  const specs: KernelSpec[] = [
+    { group, name: 'MD5 1 MiB (node:crypto)', bytes: mebibyte, fn: () => { sink += createHash('md5').update(data).digest()[0]!; } },
+    { group, name: 'MD5 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmMd5).length; } },
+    { group, name: 'SHA-256 1 MiB (node:crypto)', bytes: mebibyte, fn: () => { sink += createHash('sha256').update(data).digest()[0]!; } },
+    { group, name: 'SHA-256 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmSha256).length; } },
+    { group, name: 'CRC32C 1 MiB (@node-rs/crc32)', bytes: mebibyte, fn: () => { sink += rsCrc32c(data); } },
+    { group, name: 'CRC32C 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmCrc32c).length; } },
+    { group, name: 'CRC32 1 MiB (@node-rs/crc32)', bytes: mebibyte, fn: () => { sink += rsCrc32(data); } },
+    ...(zlibCrc32 === undefined ? [] : [{ group, name: 'CRC32 1 MiB (node:zlib)', bytes: mebibyte, fn: () => { sink += zlibCrc32(data); } }]),
+    { group, name: 'xxh3-128 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmXxh128).length; }, note: 'node:crypto has no xxh3' },
+  ];
+  if (sink < 0) throw new Error('unreachable');
+  return specs;
+}

@@ -1,0 +1,160 @@
+// `coffer bench compare` (bench/cli.ts) against a real server: two cases (plain and SSE-S3) with tiny
+// workloads give a JSON report with both cases, every round and the ratios, and a self-contained HTML report
+// with its SVG charts; when Debian's chromium is installed, the HTML is rendered headless to a PNG that must
+// be a real picture. Loopback only; every count and wait is bounded.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { accessKey, removeDir, repoRoot, secretKey, startServer, type TestServer } from './helpers/server.ts';
+
+const run = promisify(execFile);
+const chromiumPath = '/usr/bin/chromium';
+const rounds = 2;
+
+interface CompareJson {
+  kind: string;
+  cases: { name: string; sse: string; serverPid?: number }[];
+  steps: { label: string }[];
+  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number } }[];
+  summary: { step: string; case: string; mibPerSecond: { median: number } }[];
+  ratios: { step: string; case: string; baseline: string; throughput: number; pairedThroughput: { median: number } }[];
+  errors: number;
+}
+
+/** Pixels of a PNG (8-bit RGB/RGBA, non-interlaced, as chromium writes): the bytes of the inflated scanlines. */
+async function pngFacts(file: string): Promise<{ width: number; height: number; distinctBytes: number; nonWhiteRows: number }> {
+  const png = await readFile(file);
+  assert.ok(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'PNG signature');
+  const width = png.readUInt32BE(16);
+  const height = png.readUInt32BE(20);
+  const channels = png[25] === 6 ? 4 : 3;
+  const idat: Buffer[] = [];
+  for (let offset = 8; offset < png.length;) {
+    const length = png.readUInt32BE(offset);
+    if (png.toString('latin1', offset + 4, offset + 8) === 'IDAT') idat.push(png.subarray(offset + 8, offset + 8 + length));
+    offset += 12 + length;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const seen = new Set<number>();
+  for (let i = 0; i < raw.length; i += 97) seen.add(raw[i]!);
+  // Rows are filtered (PNG filter byte + deltas); a row that is not plain white has non-zero deltas or a non-0xff start.
+  const stride = 1 + width * channels;
+  let nonWhiteRows = 0;
+  for (let row = 0; row < height; row++) {
+    const line = raw.subarray(row * stride + 1, (row + 1) * stride);
+    if (line.some((byte, i) => (png[25] === 6 && i % 4 === 3 ? false : raw[row * stride] === 0 ? byte !== 0xff : byte !== 0 && byte !== 0xff))) nonWhiteRows++;
+  }
+  return { width, height, distinctBytes: seen.size, nonWhiteRows };
+}
+
+describe('coffer bench compare', () => {
+  let server: TestServer;
+  let outDir: string;
+  let report: CompareJson;
+  let htmlFile: string;
+
+  before(async () => {
+    server = await startServer();
+    outDir = await mkdtemp(path.join(tmpdir(), 'coffer-bench-compare-'));
+  });
+  after(async () => {
+    await server.stop();
+    await removeDir(server.dataDir);
+    await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('runs two cases in alternation and writes JSON with both cases and the ratios', async () => {
+    const { stdout, stderr } = await run(process.execPath, [
+      '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
+      '--case', `plain=${server.endpoint}`, '--case', `sse-s3=${server.endpoint},sse=s3`,
+      '--workload', 'put:64KiB*6,get:64KiB*6,put:4KiB*10',
+      '--rounds', String(rounds), '--concurrency', '2', '--duration', '30s',
+      '--server-pid', String(server.process.pid), '--out', outDir, '--no-progress',
+    ], {
+      cwd: repoRoot,
+      env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey },
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    assert.match(stdout, /sse-s3 \/ plain: throughput/, stderr);
+    const files = await readdir(outDir);
+    const jsonName = files.find((name) => name.endsWith('.json'));
+    const htmlName = files.find((name) => name.endsWith('.html'));
+    assert.ok(jsonName !== undefined && htmlName !== undefined, `report files in ${files.join(', ')}`);
+    htmlFile = path.join(outDir, htmlName);
+    report = JSON.parse(await readFile(path.join(outDir, jsonName), 'utf8')) as CompareJson;
+
+    assert.equal(report.kind, 'coffer-bench-compare');
+    assert.equal(report.errors, 0);
+    assert.deepEqual(report.cases.map((c) => [c.name, c.sse]), [['plain', 'none'], ['sse-s3', 's3']]);
+    assert.deepEqual(report.steps.map((s) => s.label), ['put:64KiB', 'get:64KiB', 'put:4KiB']);
+    assert.equal(report.runs.length, rounds * 3 * 2);
+    // alternation: within each round and step, plain then sse-s3, in that order
+    const sequence = [...report.runs].sort((a, b) => a.order - b.order).map((r) => `${r.round} ${r.step} ${r.case}`);
+    assert.deepEqual(sequence.slice(0, 6), ['1 put:64KiB plain', '1 put:64KiB sse-s3', '1 get:64KiB plain', '1 get:64KiB sse-s3', '1 put:4KiB plain', '1 put:4KiB sse-s3']);
+    for (const r of report.runs) {
+      assert.equal(r.measured.errors, 0, `${r.case} ${r.step}`);
+      assert.equal(r.measured.succeeded, r.step === 'put:4KiB' ? 10 : 6, `${r.case} ${r.step}`);
+      assert.ok(r.measured.timeline.bytes.length > 0, 'timeline recorded');
+      assert.equal(r.measured.latencyHistogram.reduce((a, b) => a + b, 0), r.measured.succeeded, 'histogram counts every request');
+      assert.ok(r.measured.clientCpuSeconds >= 0);
+      assert.ok(typeof r.measured.serverCpuSeconds === 'number', 'server CPU measured from /proc/<pid>/stat');
+    }
+    assert.equal(report.summary.length, 6);
+    assert.equal(report.ratios.length, 3);
+    for (const ratio of report.ratios) {
+      assert.equal(ratio.case, 'sse-s3');
+      assert.equal(ratio.baseline, 'plain');
+      assert.ok(Number.isFinite(ratio.throughput) && ratio.throughput > 0, `${ratio.step} ratio ${ratio.throughput}`);
+      assert.ok(Number.isFinite(ratio.pairedThroughput.median) && ratio.pairedThroughput.median > 0);
+    }
+  });
+
+  it('writes a self-contained HTML report with SVG charts', async () => {
+    assert.ok(htmlFile !== undefined, 'the compare run wrote an HTML file');
+    const html = await readFile(htmlFile, 'utf8');
+    assert.match(html, /^<!doctype html>/);
+    const svgs = html.match(/<svg\b/g) ?? [];
+    // overview: throughput (small objects only here), ratios, CPU; per step: throughput over time and latency histogram
+    assert.equal(svgs.length, 3 + 2 * 3, `found ${svgs.length} SVG charts`);
+    assert.match(html, /throughput over time/);
+    assert.match(html, /latency histogram/);
+    assert.match(html, /<polyline /);
+    assert.match(html, /client CPU/);
+    assert.doesNotMatch(html, /<script|<link |src="http|href="http|@import/i, 'no scripts and no network fetches');
+    assert.doesNotMatch(html, new RegExp(secretKey), 'the secret key is not in the report');
+  });
+
+  it('renders in headless chromium to a non-trivial PNG', { timeout: 120_000 }, async (t) => {
+    if (!existsSync(chromiumPath)) {
+      t.skip(`${chromiumPath} is not installed (apt-get install -y chromium) — HTML rendering not checked`);
+      return;
+    }
+    assert.ok(htmlFile !== undefined, 'the compare run wrote an HTML file');
+    const profileDir = await mkdtemp(path.join(tmpdir(), 'coffer-chromium-'));
+    const pngFile = path.join(outDir, 'report.png');
+    try {
+      await run(chromiumPath, [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run', `--user-data-dir=${profileDir}`, '--window-size=1400,2400',
+        `--screenshot=${pngFile}`, pathToFileURL(htmlFile).href,
+      ], { timeout: 90_000, maxBuffer: 4 * 1024 * 1024 });
+      const { size } = await stat(pngFile);
+      assert.ok(size > 20_000, `PNG is ${size} bytes`);
+      const facts = await pngFacts(pngFile);
+      assert.equal(facts.width, 1400);
+      assert.equal(facts.height, 2400);
+      assert.ok(facts.distinctBytes > 32, `${facts.distinctBytes} distinct byte values: a picture, not a blank page`);
+      assert.ok(facts.nonWhiteRows > 600, `${facts.nonWhiteRows} rows with ink`);
+    } finally {
+      await rm(profileDir, { recursive: true, force: true });
+    }
+  });
+});
