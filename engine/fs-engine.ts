@@ -166,8 +166,11 @@ export class FsEngine implements ObjectEngine {
   async putObject(bucket: string, key: string, input: PutInput): Promise<ObjectInfo> {
     const parsed = parseKey(key);
     await this.#drive.assertBucketExists(bucket); // before consuming the body
-    const stagingDir = await this.#drive.makeStagingDir();
-    const garbage: string[] = [stagingDir];
+    // Created by stageBody only when the body is too big to inline; an inline PUT stages just its metadata
+    // file, beside the (absent) dir.
+    const stagingDir = this.#drive.stagingPath();
+    const stagedInlineMetaPath = `${stagingDir}.meta`;
+    const garbage: string[] = [stagingDir, stagedInlineMetaPath];
     try {
       const dataDir = randomUUID();
       const encryption = input.encryption;
@@ -213,6 +216,7 @@ export class FsEngine implements ObjectEngine {
               version,
               inlineData: inlineData ?? Buffer.alloc(0),
               stagingDir,
+              ...(inlineData === undefined ? {} : { stagedMetaPath: stagedInlineMetaPath }),
             })),
           );
         });

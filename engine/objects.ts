@@ -119,6 +119,8 @@ export interface CommitInput {
   readonly inlineData: Buffer;
   /** a tmp/ directory of this operation; for non-inline versions it holds `<dataDir>.data/part.N` */
   readonly stagingDir: string;
+  /** where to stage the new coffer.meta (default: inside stagingDir, which must then exist) */
+  readonly stagedMetaPath?: string;
 }
 
 /**
@@ -127,7 +129,7 @@ export interface CommitInput {
  */
 export async function commitObject(drive: Drive, input: CommitInput): Promise<string[]> {
   const { objectDir, version, stagingDir } = input;
-  const stagedMetaPath = path.join(stagingDir, objectMetaFileName);
+  const stagedMetaPath = input.stagedMetaPath ?? path.join(stagingDir, objectMetaFileName);
   await writeFileDurable(stagedMetaPath, encodeObjectMeta({ versions: [version], inlineData: input.inlineData }));
   const newDataDirName = version.dataDir === undefined ? undefined : dataDirName(version.dataDir);
   if (newDataDirName !== undefined) await fsyncDir(path.join(stagingDir, newDataDirName)); // its part.N entries
