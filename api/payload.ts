@@ -8,6 +8,8 @@ import { decodeAwsChunked, type ChunkedTrailers } from './auth/chunked.ts';
 import { createChecksumHasher, checksumHeaderName, parseChecksumAlgorithm, validateChecksumValue, type ChecksumHasher } from './checksum.ts';
 import type { RequestContext } from './context.ts';
 import { S3Error } from './errors.ts';
+import { readSmallBody } from './body.ts';
+import { xmlBodySizeBytesMax } from './xml.ts';
 
 /** AWS's limit for a single PUT. */
 export const maxSinglePutBytes = 5 * 1024 * 1024 * 1024;
@@ -145,4 +147,18 @@ export function verifiedPayload(
     return { algorithm: checksum.algorithm, value: actual, type: 'FULL_OBJECT' };
   };
   return { body, finish };
+}
+
+/**
+ * A small XML request body (DeleteObjects, CompleteMultipartUpload, PutBucketEncryption, CreateBucket …),
+ * read whole up to `xmlBodySizeBytesMax` and verified like any payload: SigV4 hash or chunk signatures,
+ * Content-MD5, x-amz-checksum-*.
+ */
+export async function readVerifiedXmlBody(ctx: RequestContext, options: { checksumHeaders: boolean } = { checksumHeaders: true }): Promise<Buffer> {
+  const payload = requestPayload(ctx, xmlBodySizeBytesMax);
+  // On CompleteMultipartUpload an x-amz-checksum-* header names the whole object's checksum, not the body's.
+  const { body, finish } = verifiedPayload(ctx, payload, options.checksumHeaders ? checksumRequest(ctx) : undefined);
+  const document = await readSmallBody(body, xmlBodySizeBytesMax, () => new S3Error('MalformedXML', 'The request body is too large.'));
+  finish(createHash('md5').update(document).digest('hex'));
+  return document;
 }

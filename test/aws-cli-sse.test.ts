@@ -1,29 +1,17 @@
 // Encryption through the aws CLIs, as a user following MinIO's KMS guide would drive it: `aws s3 cp --sse`,
 // `--sse-c`, and put/get/delete-bucket-encryption, over HTTPS (AWS_CA_BUNDLE trusts the test certificate).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
+import { awsClis, aws as runAws } from './helpers/aws-cli.ts';
 import { accessKey, makeCertificate, removeDir, secretKey, startServer, type TestServer } from './helpers/server.ts';
 
-const run = promisify(execFile);
 
-function which(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    const candidate = path.join(dir, command);
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-const clis: { name: string; bin: string }[] = [{ name: 'Debian aws 2.9', bin: '/usr/bin/aws' }];
-const onPath = which('aws');
-if (onPath && existsSync('/usr/bin/aws') && realpathSync(onPath) !== realpathSync('/usr/bin/aws')) clis.push({ name: 'aws on PATH', bin: onPath });
+const clis = awsClis();
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -36,28 +24,14 @@ for (const cli of clis) {
     let caFile: string;
     const bucket = 'cli-sse';
 
-    async function aws(...args: string[]): Promise<string> {
-      const { stdout } = await run(cli.bin, ['--endpoint-url', server.endpoint, '--region', 'us-east-1', ...args], {
-        env: {
-          ...process.env,
-          AWS_ACCESS_KEY_ID: accessKey,
-          AWS_SECRET_ACCESS_KEY: secretKey,
-          AWS_CA_BUNDLE: caFile,
-          AWS_CONFIG_FILE: path.join(work, 'no-config'),
-          AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'no-credentials'),
-          AWS_PAGER: '',
-        },
-        timeout: 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return stdout;
-    }
+    const aws = (...args: string[]) =>
+      runAws({ bin: cli.bin, endpoint: server.endpoint, accessKey, secretKey, workDir: work, env: { AWS_CA_BUNDLE: caFile } }, ...args);
 
     before(async () => {
       assert.ok(existsSync(cli.bin), `${cli.bin} is missing: run .ci/setup`);
       work = await mkdtemp(path.join(tmpdir(), 'coffer-cli-sse-'));
       const certsDir = path.join(work, 'certs');
-      await run('mkdir', ['-p', certsDir]);
+      await mkdir(certsDir, { recursive: true });
       caFile = (await makeCertificate(certsDir)).certFile;
       server = await startServer({ certsDir });
     });

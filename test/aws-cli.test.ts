@@ -1,29 +1,16 @@
 // The aws CLIs, unchanged: Debian's aws 2.9 (/usr/bin/aws, installed by .ci/setup) and the image's Python
 // aws 1.x first on PATH, whose newer botocore sends flexible checksums with aws-chunked trailers.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
+import { awsClis, aws as runAws } from './helpers/aws-cli.ts';
 import { accessKey, removeDir, secretKey, startServer, type TestServer } from './helpers/server.ts';
 
-const run = promisify(execFile);
-
-function which(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    const candidate = path.join(dir, command);
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-const clis: { name: string; bin: string }[] = [{ name: 'Debian aws 2.9', bin: '/usr/bin/aws' }];
-const onPath = which('aws');
-if (onPath && realpathSync(onPath) !== realpathSync('/usr/bin/aws')) clis.push({ name: 'aws on PATH (Python, new botocore)', bin: onPath });
+const clis = awsClis();
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -35,21 +22,7 @@ for (const cli of clis) {
     let work: string;
     const bucket = 'cli-scenario';
 
-    async function aws(...args: string[]): Promise<string> {
-      const { stdout } = await run(cli.bin, ['--endpoint-url', server.endpoint, '--region', 'us-east-1', ...args], {
-        env: {
-          ...process.env,
-          AWS_ACCESS_KEY_ID: accessKey,
-          AWS_SECRET_ACCESS_KEY: secretKey,
-          AWS_CONFIG_FILE: path.join(work, 'no-config'),
-          AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'no-credentials'),
-          AWS_PAGER: '',
-        },
-        timeout: 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return stdout;
-    }
+    const aws = (...args: string[]) => runAws({ bin: cli.bin, endpoint: server.endpoint, accessKey, secretKey, workDir: work }, ...args);
 
     before(async () => {
       assert.ok(existsSync(cli.bin), `${cli.bin} is missing: run .ci/setup`);

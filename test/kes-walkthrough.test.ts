@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { aws as runAws, debianAws } from './helpers/aws-cli.ts';
 import { makeTempDir, removeDir, repoRoot, startServer, type TestServer } from './helpers/server.ts';
 
 const run = promisify(execFile);
@@ -67,20 +68,7 @@ describe('KES walkthrough: n coffer servers → m key servers → 1 keystore', (
   let server: TestServer;
   let minioEnv: Record<string, string>;
 
-  async function aws(...args: string[]): Promise<string> {
-    const { stdout } = await run('/usr/bin/aws', ['--endpoint-url', server.endpoint, '--region', 'us-east-1', ...args], {
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: accessKey,
-        AWS_SECRET_ACCESS_KEY: secretKey,
-        AWS_CONFIG_FILE: path.join(work, 'no-config'),
-        AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'no-credentials'),
-        AWS_PAGER: '',
-      },
-      timeout: 60_000,
-    });
-    return stdout;
-  }
+  const aws = (...args: string[]) => runAws({ bin: debianAws, endpoint: server.endpoint, accessKey, secretKey, workDir: work }, ...args);
 
   before(async () => {
     work = await makeTempDir('kes');

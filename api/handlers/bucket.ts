@@ -1,9 +1,9 @@
 // Bucket operations: CreateBucket, DeleteBucket, HeadBucket, ListBuckets, GetBucketLocation,
 // GetBucketVersioning.
-import { readSmallBody } from '../body.ts';
+import { readVerifiedXmlBody } from '../payload.ts';
 import { sendXml, type RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { parseCreateBucketConfiguration, s3XmlNamespace, xmlBodySizeBytesMax, xmlDocument } from '../xml.ts';
+import { parseCreateBucketConfiguration, s3XmlNamespace, xmlDocument } from '../xml.ts';
 import { isoDate } from './metadata.ts';
 
 const ipAddressPattern = /^\d+\.\d+\.\d+\.\d+$/;
@@ -30,9 +30,7 @@ export const owner = { ID: '02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d
 export async function createBucket(ctx: RequestContext): Promise<void> {
   const { req } = ctx;
   assertBucketName(req.bucket);
-  const config = parseCreateBucketConfiguration(
-    await readSmallBody(ctx.body, xmlBodySizeBytesMax, () => new S3Error('MalformedXML', 'The request body is too large.')),
-  );
+  const config = parseCreateBucketConfiguration(await readVerifiedXmlBody(ctx));
   if (config.locationConstraint !== undefined && config.locationConstraint !== ctx.settings.region) {
     throw new S3Error('InvalidArgument', `Location constraint ${config.locationConstraint} does not match this server's region ${ctx.settings.region}.`);
   }

@@ -1,12 +1,10 @@
 // DeleteObject and DeleteObjects (multi-delete XML, Quiet mode).
 import { StorageError } from '../../engine/types.ts';
-import { readSmallBody } from '../body.ts';
 import { sendXml, type RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { checksumRequest, requestPayload, verifiedPayload } from '../payload.ts';
-import { parseDeleteObjects, s3XmlNamespace, xmlBodySizeBytesMax, xmlDocument, type XmlObject } from '../xml.ts';
+import { readVerifiedXmlBody } from '../payload.ts';
+import { parseDeleteObjects, s3XmlNamespace, xmlDocument, type XmlObject } from '../xml.ts';
 import { assertBucketName } from './bucket.ts';
-import { createHash } from 'node:crypto';
 
 export async function deleteObject(ctx: RequestContext): Promise<void> {
   const { req } = ctx;
@@ -20,12 +18,7 @@ export async function deleteObject(ctx: RequestContext): Promise<void> {
 export async function deleteObjects(ctx: RequestContext): Promise<void> {
   const { req } = ctx;
   assertBucketName(req.bucket);
-  // The body is small XML, but it is verified like any payload (SigV4 hash, Content-MD5, x-amz-checksum-*).
-  const payload = requestPayload(ctx, xmlBodySizeBytesMax);
-  const { body, finish } = verifiedPayload(ctx, payload, checksumRequest(ctx));
-  const document = await readSmallBody(body, xmlBodySizeBytesMax, () => new S3Error('MalformedXML', 'The request body is too large.'));
-  finish(createHash('md5').update(document).digest('hex'));
-  const request = parseDeleteObjects(document);
+  const request = parseDeleteObjects(await readVerifiedXmlBody(ctx));
   await ctx.engine.headBucket(req.bucket);
   const results: XmlObject[] = [];
   const errors: XmlObject[] = [];

@@ -1,25 +1,19 @@
 // Bucket default encryption: PutBucketEncryption, GetBucketEncryption, DeleteBucketEncryption (what
 // `mc encrypt set|info|clear` and `aws s3api put-bucket-encryption` send).
-import { readSmallBody } from '../body.ts';
 import { canonicalContextJson } from '../../engine/crypto/context.ts';
 import { sendXml, type RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { requestPayload, verifiedPayload, checksumRequest } from '../payload.ts';
+import { readVerifiedXmlBody } from '../payload.ts';
 import { kmsFailure } from '../sse.ts';
-import { parseServerSideEncryptionConfiguration, s3XmlNamespace, xmlBodySizeBytesMax, xmlDocument } from '../xml.ts';
+import { parseServerSideEncryptionConfiguration, s3XmlNamespace, xmlDocument } from '../xml.ts';
 import { assertBucketName } from './bucket.ts';
-import { createHash } from 'node:crypto';
 
 const arnPrefix = 'arn:aws:kms:';
 
 export async function putBucketEncryption(ctx: RequestContext): Promise<void> {
   const { req } = ctx;
   assertBucketName(req.bucket);
-  const payload = requestPayload(ctx, xmlBodySizeBytesMax);
-  const { body, finish } = verifiedPayload(ctx, payload, checksumRequest(ctx));
-  const document = await readSmallBody(body, xmlBodySizeBytesMax, () => new S3Error('MalformedXML', 'The request body is too large.'));
-  finish(createHash('md5').update(document).digest('hex'));
-  const config = parseServerSideEncryptionConfiguration(document);
+  const config = parseServerSideEncryptionConfiguration(await readVerifiedXmlBody(ctx));
   await ctx.engine.headBucket(req.bucket);
   const kms = ctx.sse.kms;
   if (!kms) throw new S3Error('NotImplemented', 'Server side encryption specified but KMS is not configured.');

@@ -6,7 +6,7 @@ import { readSmallBody } from '../body.ts';
 import { checksumHeaderName, combineCrc, compositeChecksum, isCrcAlgorithm, parseChecksumAlgorithm } from '../checksum.ts';
 import { sendXml, type RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { checksumRequest, requestPayload, verifiedPayload } from '../payload.ts';
+import { checksumRequest, readVerifiedXmlBody, requestPayload, verifiedPayload } from '../payload.ts';
 import type { HeaderList } from '../response.ts';
 import { parseCompleteMultipartUpload, s3XmlNamespace, xmlBodySizeBytesMax, xmlDocument, type XmlObject } from '../xml.ts';
 import { assertBucketName, owner } from './bucket.ts';
@@ -133,8 +133,7 @@ export async function completeMultipartUpload(ctx: RequestContext): Promise<void
   const { req } = ctx;
   assertBucketName(req.bucket);
   const uploadId = uploadIdOf(ctx);
-  const document = await readSmallBody(requestPayload(ctx, xmlBodySizeBytesMax).body, xmlBodySizeBytesMax, () => new S3Error('MalformedXML', 'The request body is too large.'));
-  const requested = parseCompleteMultipartUpload(document);
+  const requested = parseCompleteMultipartUpload(await readVerifiedXmlBody(ctx, { checksumHeaders: false }));
   const { upload } = await ctx.engine.listParts(req.bucket, req.key, uploadId, 0, 1);
   const algorithm = upload.checksumAlgorithm;
   const parts = requested.map((part) => ({
