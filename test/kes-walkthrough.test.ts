@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -29,8 +30,16 @@ interface KesProcess {
   stop(): Promise<void>;
 }
 
-async function startKes(cwd: string, config: string): Promise<KesProcess> {
-  const child = spawn(process.execPath, [coffer, 'kes', 'server', '--config', config, '--addr', '127.0.0.1:0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function startKes(cwd: string, config: string, port = 0): Promise<KesProcess> {
+  const child = spawn(process.execPath, [coffer, 'kes', 'server', '--config', config, '--addr', `127.0.0.1:${port}`], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -175,6 +184,42 @@ describe('KES walkthrough: n coffer servers → m key servers → 1 keystore', (
       startServer({ env: { ...minioEnv, MINIO_KMS_KES_ENDPOINT: kesB.url, MINIO_KMS_KES_KEY_FILE: path.join(work, 'stranger.key'), MINIO_KMS_KES_CERT_FILE: path.join(work, 'stranger.cert') } }),
       /not authorized|403/,
     );
+  });
+
+  it('keeps serving cached keys while KES is down, refuses new encrypted writes with 503, and recovers', async () => {
+    const port = await freePort();
+    const kesC = await startKes(work, 'kes.yml', port);
+    const second = await startServer({ env: { ...minioEnv, MINIO_KMS_KES_ENDPOINT: kesC.url, COFFER_KMS_CACHE_TTL_MS: '60000' } });
+    const s3 = new S3Client({ endpoint: second.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'offline' }));
+      const body = randomBytes(3000);
+      await s3.send(new PutObjectCommand({ Bucket: 'offline', Key: 'cached', Body: body, ServerSideEncryption: 'AES256' }));
+      await kesC.stop();
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'offline', Key: 'cached' }));
+      assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body, 'reads of cached keys keep working');
+      await assert.rejects(s3.send(new PutObjectCommand({ Bucket: 'offline', Key: 'new', Body: 'x', ServerSideEncryption: 'AES256' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
+        assert.equal(error.$metadata?.httpStatusCode, 503);
+        assert.match(error.message, /KMS is unreachable/);
+        return true;
+      });
+      await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'offline', Key: 'new' })), /NoSuchKey|does not exist/);
+      // plain objects do not need the KMS at all
+      await s3.send(new PutObjectCommand({ Bucket: 'offline', Key: 'plain', Body: 'y' }));
+      // KES comes back on the same address: encrypted writes work again without restarting coffer
+      const revived = await startKes(work, 'kes.yml', port);
+      try {
+        await s3.send(new PutObjectCommand({ Bucket: 'offline', Key: 'after', Body: 'z', ServerSideEncryption: 'AES256' }));
+        const after = await s3.send(new GetObjectCommand({ Bucket: 'offline', Key: 'after' }));
+        assert.equal(await after.Body!.transformToString(), 'z');
+      } finally {
+        await revived.stop();
+      }
+    } finally {
+      s3.destroy();
+      await second.stop();
+      await removeDir(second.dataDir);
+    }
   });
 
   it('crypto-shreds: deleting the master key in KES makes the objects unreadable once caches expire', async () => {

@@ -329,3 +329,25 @@ describe('bucket keys (COFFER_KMS_BUCKET_KEYS=on)', () => {
     }
   });
 });
+
+describe('MINIO_KMS_AUTO_ENCRYPTION=on', () => {
+  it('stores every object without SSE headers with SSE-S3, and explicit SSE-C still wins', async () => {
+    const server = await startServer({ env: { MINIO_KMS_AUTO_ENCRYPTION: 'on', COFFER_SSE_C_ALLOW_HTTP: 'on' } });
+    const s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'auto-encrypted' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'auto-encrypted', Key: 'plain-request', Body: 'hello' }));
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'auto-encrypted', Key: 'plain-request' }));
+      assert.equal(head.ServerSideEncryption, 'AES256');
+      const ssec = customerKey();
+      await s3.send(new PutObjectCommand({ Bucket: 'auto-encrypted', Key: 'customer', Body: 'hi', ...ssec }));
+      const customer = await s3.send(new HeadObjectCommand({ Bucket: 'auto-encrypted', Key: 'customer', ...ssec }));
+      assert.equal(customer.SSECustomerAlgorithm, 'AES256');
+      assert.equal(customer.ServerSideEncryption, undefined);
+    } finally {
+      s3.destroy();
+      await server.stop();
+      await removeDir(server.dataDir);
+    }
+  });
+});
