@@ -3,12 +3,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, type BinaryLike } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { signRequest, type SignRequestInput } from '../api/auth/sign.ts';
 import { verifyRequest, type RequestToVerify } from '../api/auth/sigv4.ts';
 import { StaticCredentialStore } from '../api/auth/credentials.ts';
 import { S3Error } from '../api/errors.ts';
+import { NodeSha256 } from './helpers/node-sha256.ts';
 
 const accessKeyId = 'AKIAIOSFODNN7EXAMPLE';
 const secretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -115,28 +116,6 @@ test('rejects inputs it cannot sign correctly', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Cross-check with @smithy/signature-v4, configured as the S3 client does (path already encoded, not re-escaped).
-
-class NodeSha256 {
-  readonly #hash;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBinary(secret));
-  }
-  update(data: Uint8Array | string): void {
-    this.#hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-  reset(): void {
-    throw new Error('not used');
-  }
-}
-
-function toBinary(data: string | ArrayBuffer | ArrayBufferView): BinaryLike {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
-}
 
 /** RFC 3986 strict encoding, as the AWS SDK's S3 serializer encodes keys (encodeURIComponent plus !'()*). */
 function awsEncode(text: string): string {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, type BinaryLike } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { buildQueryString } from '@smithy/core/protocols';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -14,6 +14,7 @@ import {
 } from '../api/auth/sigv4.ts';
 import { StaticCredentialStore } from '../api/auth/credentials.ts';
 import { S3Error, type S3ErrorCode } from '../api/errors.ts';
+import { NodeSha256 } from './helpers/node-sha256.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // AWS example credentials and time (S3 API reference, sig-v4-header-based-auth.html, "Examples").
@@ -292,29 +293,6 @@ test('presigned errors', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Cross-check against the AWS SDK's signer on random requests.
-
-/** SHA-256 / HMAC-SHA256 in the shape smithy's signer expects (a Checksum constructor). */
-class NodeSha256 {
-  readonly #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBinary(secret));
-  }
-  update(data: Uint8Array | string): void {
-    this.#hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-  reset(): void {
-    throw new Error('not used');
-  }
-}
-
-function toBinary(data: string | ArrayBuffer | ArrayBufferView): BinaryLike {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
-}
 
 function smithySigner(region: string, credentials = { accessKeyId: exampleAccessKeyId, secretAccessKey: exampleSecret }): SignatureV4 {
   // S3 signs the already-encoded path as-is (no double encoding), hence uriEscapePath: false.

@@ -2,7 +2,7 @@
 // presigned GET made by AWS's own presigner), the aws-chunked decoder, and the coffer.meta record codec with
 // JSON as a yardstick. (Moved here from bench/kernels.bench.ts, unchanged in what they measure.)
 
-import { createHash, createHmac, randomBytes, type BinaryLike } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { StaticCredentialStore } from '../../api/auth/credentials.ts';
 import { decodeAwsChunked, type ChunkedTrailers } from '../../api/auth/chunked.ts';
@@ -12,6 +12,7 @@ import {
 } from '../../api/auth/sigv4.ts';
 import { decodeObjectMeta, encodeObjectMeta, singleDriveErasure, type ObjectMetaFile } from '../../engine/meta.ts';
 import { must, mebibyte, type KernelSpec } from './harness.ts';
+import { NodeSha256 } from '../../test/helpers/node-sha256.ts';
 
 /** The SDKs' aws-chunked chunk size. */
 const chunkSizeBytes = 64 * 1024;
@@ -50,28 +51,6 @@ function typicalPutRequest(): RequestToVerify {
     accessKeyId, secretAccessKey, region, nowMs,
   });
   return receivedRequest('PUT', url, headers);
-}
-
-class NodeSha256 {
-  readonly #hash;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBinary(secret));
-  }
-  update(data: Uint8Array | string): void {
-    this.#hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-  reset(): void {
-    throw new Error('not used');
-  }
-}
-
-function toBinary(data: string | ArrayBuffer | ArrayBufferView): BinaryLike {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
 }
 
 /** A presigned GET made by AWS's own presigner (as getSignedUrl does), with a response-* override. */
