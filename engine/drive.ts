@@ -71,6 +71,46 @@ export async function writeFileDurable(filePath: string, bytes: Uint8Array): Pro
   }
 }
 
+/**
+ * Publish `bytes` at `filePath` only if nothing is there yet: written to `tmpPath` (same directory, created
+ * exclusively with `mode`), fsynced, then hard-linked into place — link(2) is an atomic rename that refuses to
+ * replace, so two racing creators cannot both believe they won. Falls back to check-then-rename on file
+ * systems without hard links. Returns false when the file already existed. Used for key files.
+ */
+export async function createFileExclusive(tmpPath: string, filePath: string, bytes: Uint8Array, mode: number): Promise<boolean> {
+  try {
+    const handle = await fs.open(tmpPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+    try {
+      await handle.chmod(mode); // the umask can only narrow the mode; be explicit anyway
+      let offsetBytes = 0;
+      while (offsetBytes < bytes.length) {
+        const { bytesWritten } = await handle.write(bytes, offsetBytes, bytes.length - offsetBytes);
+        offsetBytes += bytesWritten;
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.link(tmpPath, filePath);
+    } catch (error) {
+      if (isErrnoCode(error, 'EEXIST')) return false;
+      if (!isErrnoCode(error, 'EPERM') && !isErrnoCode(error, 'ENOTSUP') && !isErrnoCode(error, 'ENOSYS')) throw error;
+      // No hard links: check, then rename (atomic, but a concurrent creator may win the gap).
+      try {
+        await fs.access(filePath);
+        return false;
+      } catch {
+        await fs.rename(tmpPath, filePath);
+      }
+    }
+    await fsyncDir(path.dirname(filePath));
+    return true;
+  } finally {
+    await fs.rm(tmpPath, { force: true });
+  }
+}
+
 /** Read a whole small file, refusing files larger than `maxSizeBytes`. */
 export async function readSmallFile(filePath: string, maxSizeBytes: number): Promise<Buffer> {
   const handle = await fs.open(filePath, 'r');

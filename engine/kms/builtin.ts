@@ -14,10 +14,10 @@
 // every binary ciphertext as AES256), so binary ChaCha20 is not accepted here.
 
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { hchacha } from '@noble/ciphers/chacha.js';
-import { fsyncDir, isErrnoCode, mkdirsDurable, readSmallFile } from '../drive.ts';
+import { createFileExclusive, isErrnoCode, mkdirsDurable, readSmallFile } from '../drive.ts';
 import { systemDirName } from '../paths.ts';
 import { dataKeySizeBytes, KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
 
@@ -249,35 +249,12 @@ export class BuiltinKms implements Kms {
     const masterKey = randomBytes(masterKeySizeBytes);
     const text = Buffer.from(`${devKeyName}:${masterKey.toString('base64')}\n`, 'utf8');
     const tmpPath = path.join(kmsDir, `.${devKeyFileName}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
-    try {
-      const handle = await fs.open(tmpPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-      try {
-        await handle.chmod(0o600); // umask can only narrow the mode, but be explicit
-        let offsetBytes = 0;
-        while (offsetBytes < text.length) {
-          const { bytesWritten } = await handle.write(text, offsetBytes, text.length - offsetBytes);
-          offsetBytes += bytesWritten;
-        }
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      try {
-        await fs.link(tmpPath, filePath);
-      } catch (error) {
-        if (isErrnoCode(error, 'EEXIST')) {
-          // Lost a race with another process: use its key.
-          masterKey.fill(0);
-          const winner = await readDevKeyFile(filePath);
-          if (winner === undefined) throw new Error(`${filePath}: vanished while starting the builtin KMS`);
-          return { kms: winner, created: false, path: filePath };
-        }
-        if (!isErrnoCode(error, 'EPERM') && !isErrnoCode(error, 'ENOTSUP') && !isErrnoCode(error, 'ENOSYS')) throw error;
-        await fs.rename(tmpPath, filePath); // filesystem without hard links: plain atomic rename
-      }
-      await fsyncDir(kmsDir);
-    } finally {
-      await fs.rm(tmpPath, { force: true });
+    if (!(await createFileExclusive(tmpPath, filePath, text, 0o600))) {
+      // Lost a race with another process: use its key.
+      masterKey.fill(0);
+      const winner = await readDevKeyFile(filePath);
+      if (winner === undefined) throw new Error(`${filePath}: vanished while starting the builtin KMS`);
+      return { kms: winner, created: false, path: filePath };
     }
     return { kms: new BuiltinKms(devKeyName, masterKey), created: true, path: filePath };
   }

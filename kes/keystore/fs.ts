@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fsyncDir, isErrnoCode, readSmallFile } from '../../engine/drive.ts';
+import { createFileExclusive, fsyncDir, isErrnoCode, readSmallFile } from '../../engine/drive.ts';
 import { kesErrors } from '../errors.ts';
 import { encodeKeyVersion, keyVersionSizeBytesMax, parseKeyVersion, type KeyVersion } from '../key-version.ts';
 import { isValidName } from '../names.ts';
@@ -55,31 +55,9 @@ export class FsKeyStore implements KeyStore {
     const bytes = encodeKeyVersion(version);
     const tmpPath = path.join(this.#dir, `${tmpPrefix}${name}-${randomBytes(8).toString('hex')}`);
     try {
-      const handle = await fs.open(tmpPath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, keyFileMode);
-      try {
-        await handle.chmod(keyFileMode); // the umask can only narrow the mode; be explicit anyway
-        let offsetBytes = 0;
-        while (offsetBytes < bytes.length) {
-          const { bytesWritten } = await handle.write(bytes, offsetBytes, bytes.length - offsetBytes);
-          offsetBytes += bytesWritten;
-        }
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      try {
-        await fs.link(tmpPath, filePath);
-      } catch (error) {
-        if (isErrnoCode(error, 'EEXIST')) throw kesErrors.keyExists();
-        if (!isErrnoCode(error, 'EPERM') && !isErrnoCode(error, 'ENOTSUP') && !isErrnoCode(error, 'ENOSYS')) throw error;
-        // A file system without hard links: check, then rename (atomic, but a concurrent create may win the gap).
-        if (await exists(filePath)) throw kesErrors.keyExists();
-        await fs.rename(tmpPath, filePath);
-      }
-      await fsyncDir(this.#dir);
+      if (!(await createFileExclusive(tmpPath, filePath, bytes, keyFileMode))) throw kesErrors.keyExists();
     } finally {
       bytes.fill(0);
-      await fs.rm(tmpPath, { force: true });
     }
   }
 
@@ -128,14 +106,4 @@ export class FsKeyStore implements KeyStore {
   }
 
   async close(): Promise<void> {}
-}
-
-async function exists(filePath: string): Promise<boolean> {
-  try {
-    await fs.lstat(filePath);
-    return true;
-  } catch (error) {
-    if (isErrnoCode(error, 'ENOENT')) return false;
-    throw error;
-  }
 }
