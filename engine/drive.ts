@@ -210,11 +210,72 @@ export class Drive {
   static async open(drivePath: string): Promise<Drive> {
     const paths = new DrivePaths(drivePath);
     await fs.mkdir(paths.root, { recursive: true });
-    const format = await Drive.#loadOrCreateFormat(paths);
+    const probe = await Drive.probeFormat(paths.root);
+    let format: DriveFormat;
+    if (probe.state === 'formatted') {
+      format = probe.format;
+    } else {
+      const driveId = randomUUID();
+      format = { version: formatVersion, format: formatName, deploymentId: randomUUID(), thisDriveId: driveId, sets: [[driveId]] };
+      await Drive.writeFormat(paths.root, format);
+    }
     if (format.sets.length !== 1 || format.sets[0]!.length !== 1 || format.sets[0]![0] !== format.thisDriveId) {
       const driveCount = format.sets.reduce((sum, set) => sum + set.length, 0);
       throw new DriveFormatError(paths.root, `belongs to a ${driveCount}-drive deployment, but was started alone`);
     }
+    return Drive.attach(paths.root, format);
+  }
+
+  /**
+   * What `drivePath` holds: `missing` (no such directory: an unmounted or removed drive, never created
+   * here), `fresh` (empty, or only a lost+found: may be formatted), or a parsed format.json. A non-empty
+   * directory without format.json, or an invalid one, is a DriveFormatError: never adopt someone's data.
+   */
+  static async probeFormat(drivePath: string): Promise<{ state: 'missing' } | { state: 'fresh' } | { state: 'formatted'; format: DriveFormat }> {
+    const paths = new DrivePaths(drivePath);
+    let text: string | undefined;
+    try {
+      text = (await readSmallFile(paths.formatFile, maxFormatFileSizeBytes)).toString('utf8');
+    } catch (error) {
+      if (!isErrnoCode(error, 'ENOENT')) {
+        if (error instanceof StorageError) throw new DriveFormatError(paths.root, error.message);
+        if (isErrnoCode(error, 'ENOTDIR')) throw new DriveFormatError(paths.root, 'is not a directory');
+        throw error;
+      }
+    }
+    if (text !== undefined) return { state: 'formatted', format: parseFormat(paths.root, text) };
+    let entries: string[];
+    try {
+      entries = await fs.readdir(paths.root);
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT')) return { state: 'missing' };
+      if (isErrnoCode(error, 'ENOTDIR')) throw new DriveFormatError(paths.root, 'is not a directory');
+      throw error;
+    }
+    const foreign = entries.filter((name) => !ignorableFreshDriveEntries.has(name));
+    if (foreign.length > 0) {
+      throw new DriveFormatError(
+        paths.root,
+        `has no ${systemDirName}/format.json but is not empty (${foreign.slice(0, 3).join(', ')}); refusing to format it`,
+      );
+    }
+    return { state: 'fresh' };
+  }
+
+  /** Write format.json durably (tmp + fsync + rename) on an existing drive directory. */
+  static async writeFormat(drivePath: string, format: DriveFormat): Promise<void> {
+    const paths = new DrivePaths(drivePath);
+    await fs.mkdir(paths.systemDir, { recursive: true });
+    const stagingFile = path.join(paths.systemDir, `format.json.${randomUUID()}.tmp`);
+    await writeFileDurable(stagingFile, Buffer.from(JSON.stringify(format, null, 2) + '\n', 'utf8'));
+    await fs.rename(stagingFile, paths.formatFile);
+    await fsyncDir(paths.systemDir);
+    await fsyncDir(paths.root);
+  }
+
+  /** Start using a formatted drive: system dirs, and the previous run's tmp/ set aside for removal. */
+  static async attach(drivePath: string, format: DriveFormat): Promise<Drive> {
+    const paths = new DrivePaths(drivePath);
     await fs.mkdir(paths.multipartDir, { recursive: true });
     await fs.mkdir(paths.bucketMetaDir, { recursive: true });
     // Everything in tmp/ is by definition unfinished or garbage: set it aside at once (cheap rename), so
@@ -230,44 +291,6 @@ export class Drive {
       // Best effort: whatever is left is retried on the next start.
     });
     return new Drive(paths, format, backgroundCleanup);
-  }
-
-  static async #loadOrCreateFormat(paths: DrivePaths): Promise<DriveFormat> {
-    let text: string | undefined;
-    try {
-      text = (await readSmallFile(paths.formatFile, maxFormatFileSizeBytes)).toString('utf8');
-    } catch (error) {
-      if (!isErrnoCode(error, 'ENOENT')) {
-        if (error instanceof StorageError) throw new DriveFormatError(paths.root, error.message);
-        throw error;
-      }
-    }
-    if (text !== undefined) return parseFormat(paths.root, text);
-
-    // No format.json: only format a drive that holds nothing else, never adopt someone's data.
-    const entries = await fs.readdir(paths.root);
-    const foreign = entries.filter((name) => !ignorableFreshDriveEntries.has(name));
-    if (foreign.length > 0) {
-      throw new DriveFormatError(
-        paths.root,
-        `has no ${systemDirName}/format.json but is not empty (${foreign.slice(0, 3).join(', ')}); refusing to format it`,
-      );
-    }
-    const driveId = randomUUID();
-    const format: DriveFormat = {
-      version: formatVersion,
-      format: formatName,
-      deploymentId: randomUUID(),
-      thisDriveId: driveId,
-      sets: [[driveId]],
-    };
-    await fs.mkdir(paths.systemDir, { recursive: true });
-    const stagingFile = path.join(paths.systemDir, `format.json.${randomUUID()}.tmp`);
-    await writeFileDurable(stagingFile, Buffer.from(JSON.stringify(format, null, 2) + '\n', 'utf8'));
-    await fs.rename(stagingFile, paths.formatFile);
-    await fsyncDir(paths.systemDir);
-    await fsyncDir(paths.root);
-    return format;
   }
 
   static async #removeDirContents(dirPath: string): Promise<void> {

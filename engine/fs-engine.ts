@@ -22,7 +22,7 @@ import {
   toObjectInfo,
 } from './objects.ts';
 import { compareUtf8, dataDirName, isSafeBucketName, parseKey } from './paths.ts';
-import { FsObjectReader } from './reader.ts';
+import { openDriveObject } from './reader.ts';
 import { stageBody } from './stage.ts';
 import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { encryptedSizeBytes } from '../workers/dare.ts';
@@ -250,7 +250,7 @@ export class FsEngine implements ObjectEngine {
       const meta = await readObjectMeta(objectDir, true);
       if (meta === undefined) return undefined;
       const version = meta.versions[0]!;
-      return FsObjectReader.open(toObjectInfo(bucket, key, version), version, objectDir, meta.inlineData, this.#cipherPool);
+      return openDriveObject(toObjectInfo(bucket, key, version), version, objectDir, meta.inlineData, this.#cipherPool);
     });
     return reader ?? this.#missingObject(bucket, key);
   }

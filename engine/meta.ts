@@ -5,6 +5,8 @@
 import { crc32c } from '@node-rs/crc32';
 import { Packr, Unpackr } from 'msgpackr';
 import { encryptedSizeBytes } from '../workers/dare.ts';
+import { bitrotAlgorithms, bitrotShardFileSizeBytes, type BitrotAlgorithm } from './erasure/bitrot.ts';
+import { shardFileSizeBytes, shardSizeBytes } from './erasure/distribution.ts';
 import { checksumAlgorithms, StorageError } from './types.ts';
 import type { ChecksumAlgorithm, ChecksumType, EncryptionRecord, ObjectChecksum } from './types.ts';
 
@@ -14,6 +16,8 @@ export const uploadMetaMagic = 'COFU';
 export const partMetaMagic = 'COFP';
 export const metaMajorVersion = 1;
 export const metaMinorVersion = 0;
+/** Minor version 1 adds `erasure.bitrot` (multi-drive sets); frames without it are still written as 1.0. */
+export const metaMinorVersionBitrot = 1;
 
 /** magic(4) + major(2) + minor(2) + body length(4) */
 export const frameHeaderSizeBytes = 12;
@@ -53,6 +57,11 @@ export interface ErasureInfo {
   readonly index: number;
   /** entry i = shard index stored on the set's i-th drive */
   readonly distribution: readonly number[];
+  /**
+   * How shard streams are framed: absent = raw bytes (a 1-drive set), else every erasure block of every
+   * shard is preceded by its digest (docs/jbod.md §5). Always present for sets of 2+ drives.
+   */
+  readonly bitrot?: BitrotAlgorithm;
 }
 
 export const singleDriveErasure: ErasureInfo = {
@@ -117,7 +126,7 @@ function corrupt(what: string, reason: string): StorageError {
 // ---------------------------------------------------------------------------------------------- frame
 
 /** Build a frame: header, msgpack body, CRC32C(body), then `trailer` (inline data) verbatim. */
-export function encodeFrame(magic: string, body: unknown, trailer?: Uint8Array): Buffer {
+export function encodeFrame(magic: string, body: unknown, trailer?: Uint8Array, minorVersion = metaMinorVersion): Buffer {
   if (magic.length !== 4) throw new Error(`frame magic must be 4 bytes: ${magic}`);
   const bodyBytes = packr.pack(body);
   if (bodyBytes.length > maxMetaBodySizeBytes) {
@@ -127,7 +136,7 @@ export function encodeFrame(magic: string, body: unknown, trailer?: Uint8Array):
   const out = Buffer.allocUnsafe(frameHeaderSizeBytes + bodyBytes.length + frameCrcSizeBytes + trailerSizeBytes);
   out.write(magic, 0, 'latin1');
   out.writeUInt16LE(metaMajorVersion, 4);
-  out.writeUInt16LE(metaMinorVersion, 6);
+  out.writeUInt16LE(minorVersion, 6);
   out.writeUInt32BE(bodyBytes.length, 8);
   bodyBytes.copy(out, frameHeaderSizeBytes);
   out.writeUInt32BE(crc32c(bodyBytes), frameHeaderSizeBytes + bodyBytes.length);
@@ -263,6 +272,7 @@ function encodeVersion(version: ObjectVersion): Record<string, unknown> {
       blockSizeBytes: version.erasure.blockSizeBytes,
       index: version.erasure.index,
       distribution: [...version.erasure.distribution],
+      ...(version.erasure.bitrot === undefined ? {} : { bitrot: version.erasure.bitrot }),
     },
     encryption: version.encryption,
   });
@@ -270,7 +280,8 @@ function encodeVersion(version: ObjectVersion): Record<string, unknown> {
 
 /** Encode `coffer.meta`. Inline data must be given iff the (single) version is inline. */
 export function encodeObjectMeta(meta: ObjectMetaFile): Buffer {
-  return encodeFrame(objectMetaMagic, { versions: meta.versions.map(encodeVersion) }, meta.inlineData);
+  const minor = meta.versions.some((version) => version.erasure.bitrot !== undefined) ? metaMinorVersionBitrot : metaMinorVersion;
+  return encodeFrame(objectMetaMagic, { versions: meta.versions.map(encodeVersion) }, meta.inlineData, minor);
 }
 
 function decodeStoredPart(what: string, value: unknown): StoredPart {
@@ -291,6 +302,8 @@ function decodeErasure(what: string, value: unknown): ErasureInfo {
   if (!Array.isArray(distribution) || !distribution.every((entry) => Number.isSafeInteger(entry))) {
     throw corrupt(what, 'erasure.distribution is not a list of integers');
   }
+  const bitrot = fields['bitrot'];
+  if (bitrot !== undefined && !bitrotAlgorithms.includes(bitrot as BitrotAlgorithm)) throw corrupt(what, `unknown erasure.bitrot ${String(bitrot)}`);
   const erasure: ErasureInfo = {
     algorithm: 'rs',
     dataShards: numberField(what, fields, 'dataShards'),
@@ -298,11 +311,17 @@ function decodeErasure(what: string, value: unknown): ErasureInfo {
     blockSizeBytes: numberField(what, fields, 'blockSizeBytes'),
     index: numberField(what, fields, 'index'),
     distribution: distribution as number[],
+    ...(bitrot === undefined ? {} : { bitrot: bitrot as BitrotAlgorithm }),
   };
-  if (erasure.dataShards !== 1 || erasure.parityShards !== 0) {
-    // Written by a multi-drive build: this single-drive reader cannot reconstruct such data.
-    throw new StorageError('InternalError', `${what}: erasure ${erasure.dataShards}+${erasure.parityShards} is not supported by this build`);
+  const shardCount = erasure.dataShards + erasure.parityShards;
+  if (erasure.dataShards < 1 || erasure.parityShards > erasure.dataShards || shardCount > 16) {
+    throw corrupt(what, `erasure ${erasure.dataShards}+${erasure.parityShards} is not a valid layout`);
   }
+  if (erasure.distribution.length !== shardCount || erasure.index < 1 || erasure.index > shardCount) {
+    throw corrupt(what, 'erasure.index/distribution do not match the shard count');
+  }
+  if (erasure.blockSizeBytes < 1 || erasure.blockSizeBytes > 16 * 1024 * 1024) throw corrupt(what, 'erasure.blockSizeBytes out of range');
+  if (shardCount > 1 && erasure.bitrot === undefined) throw corrupt(what, 'a multi-drive version without erasure.bitrot');
   return erasure;
 }
 
@@ -342,6 +361,15 @@ function decodeVersion(value: unknown): ObjectVersion {
   return version;
 }
 
+/** Bytes of a drive's inline section: the stored data, or with bitrot framing this drive's framed shard. */
+export function inlineShardSizeBytes(version: ObjectVersion): number {
+  const storedSizeBytes = version.encryption === undefined ? version.sizeBytes : encryptedSizeBytes(version.sizeBytes);
+  const { bitrot, blockSizeBytes, dataShards } = version.erasure;
+  if (bitrot === undefined) return storedSizeBytes;
+  const payloadBytes = shardFileSizeBytes(storedSizeBytes, blockSizeBytes, dataShards);
+  return payloadBytes === 0 ? 0 : bitrotShardFileSizeBytes(payloadBytes, shardSizeBytes(blockSizeBytes, dataShards), bitrot);
+}
+
 /**
  * Decode `coffer.meta`. With `withInline` false, `bytes` may stop right after the CRC (header-only read for
  * stat and listing) and the returned inlineData is empty.
@@ -357,7 +385,7 @@ export function decodeObjectMeta(bytes: Uint8Array, withInline: boolean): Object
   if (!withInline) return { versions, inlineData: Buffer.alloc(0) };
   const latest = versions[0]!;
   if (latest.inline) {
-    const storedSizeBytes = latest.encryption === undefined ? latest.sizeBytes : encryptedSizeBytes(latest.sizeBytes);
+    const storedSizeBytes = inlineShardSizeBytes(latest);
     if (trailer.length !== storedSizeBytes) throw corrupt(objectMetaWhat, 'inline data has the wrong length');
     if (crc32c(trailer) !== latest.inlineCrc32c) throw corrupt(objectMetaWhat, 'inline data CRC32C mismatch');
   } else if (trailer.length !== 0) {

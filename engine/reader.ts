@@ -1,6 +1,8 @@
-// Reading object bytes: inline data from coffer.meta, or part files in the object's data dir. Part files
-// are read through open descriptors, so a concurrent overwrite (which deletes the old data dir) cannot
-// break a read that has started: on Linux an open fd keeps an unlinked file readable.
+// Reading object bytes. `StoredObjectReader` turns a version's stored part streams into the plaintext range a
+// GET asks for (decrypting when the object is encrypted); where the stored bytes come from is a
+// `StoredBytes`: here one drive's inline data or part files, in engine/set/ the erasure decoder.
+// Part files are read through open descriptors, so a concurrent overwrite (which deletes the old data dir)
+// cannot break a read that has started: on Linux an open fd keeps an unlinked file readable.
 
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
@@ -11,12 +13,19 @@ import { isErrnoCode } from './drive.ts';
 import { decryptRange } from './encrypted-body.ts';
 import type { BlockCipherPool } from '../workers/pool.ts';
 import { StorageError } from './types.ts';
+import type { ObjectInfo, ObjectReader } from './types.ts';
 
 async function* emptyStream(): AsyncGenerator<Buffer> {}
-import type { ObjectInfo, ObjectReader } from './types.ts';
 
 /** Largest chunk a read yields: bounds memory per in-flight GET. */
 export const readChunkSizeBytes = 1024 * 1024;
+
+/** The stored (possibly encrypted) bytes of one version, part by part. */
+export interface StoredBytes {
+  /** bytes [from, to) of the stored stream of part `partNumber` (`partIndex` in the version's part list) */
+  read(partIndex: number, partNumber: number, from: number, to: number): AsyncIterable<Buffer>;
+  close(): Promise<void>;
+}
 
 interface PartExtent {
   readonly partNumber: number;
@@ -24,63 +33,26 @@ interface PartExtent {
   readonly sizeBytes: number;
 }
 
-export class FsObjectReader implements ObjectReader {
+/** An ObjectReader over any StoredBytes: range checks, part extents and decryption. */
+export class StoredObjectReader implements ObjectReader {
   readonly info: ObjectInfo;
   readonly #version: ObjectVersion;
-  readonly #inlineData: Buffer;
-  readonly #dataDirPath: string | undefined;
   readonly #extents: readonly PartExtent[];
-  readonly #handles = new Map<number, Promise<FileHandle>>();
+  readonly #bytes: StoredBytes;
+  readonly #cipherPool: BlockCipherPool;
   #closed = false;
 
-  readonly #cipherPool: BlockCipherPool;
-
-  private constructor(info: ObjectInfo, version: ObjectVersion, objectDir: string, inlineData: Buffer, cipherPool: BlockCipherPool) {
-    this.#cipherPool = cipherPool;
+  constructor(info: ObjectInfo, version: ObjectVersion, bytes: StoredBytes, cipherPool: BlockCipherPool) {
     this.info = info;
     this.#version = version;
-    this.#inlineData = inlineData;
-    this.#dataDirPath = version.dataDir === undefined ? undefined : path.join(objectDir, dataDirName(version.dataDir));
+    this.#bytes = bytes;
+    this.#cipherPool = cipherPool;
     let startBytes = 0;
     this.#extents = version.parts.map((part) => {
       const extent = { partNumber: part.n, startBytes, sizeBytes: part.size };
       startBytes += part.size;
       return extent;
     });
-  }
-
-  /**
-   * Build a reader and open the first part's file right away, so that a GET racing an overwrite reads the
-   * version whose metadata it saw. Later parts are opened when reached (descriptor count stays bounded).
-   */
-  static async open(info: ObjectInfo, version: ObjectVersion, objectDir: string, inlineData: Buffer, cipherPool: BlockCipherPool): Promise<FsObjectReader> {
-    const reader = new FsObjectReader(info, version, objectDir, inlineData, cipherPool);
-    if (!version.inline && reader.#extents.length > 0) {
-      try {
-        await reader.#handle(reader.#extents[0]!.partNumber);
-      } catch (error) {
-        await reader.close();
-        throw error;
-      }
-    }
-    return reader;
-  }
-
-  #handle(partNumber: number): Promise<FileHandle> {
-    let handle = this.#handles.get(partNumber);
-    if (handle === undefined) {
-      const filePath = path.join(this.#dataDirPath!, `part.${partNumber}`);
-      handle = fs.open(filePath, 'r').catch((error: unknown) => {
-        if (isErrnoCode(error, 'ENOENT')) {
-          throw new StorageError('InternalError', `part ${partNumber} of ${this.info.bucket}/${this.info.key} is missing (overwritten or deleted during the read?)`);
-        }
-        throw error;
-      });
-      // Avoid an unhandled rejection if nobody awaits this promise again; callers still see the error.
-      handle.catch(() => undefined);
-      this.#handles.set(partNumber, handle);
-    }
-    return handle;
   }
 
   read(start: number, endInclusive: number, keyForPart?: (partNumber: number) => Buffer): AsyncIterable<Buffer> {
@@ -99,41 +71,82 @@ export class FsObjectReader implements ObjectReader {
         start,
         endInclusive,
         keyForPart,
-        (partIndex, from, to) =>
-          this.#version.inline ? this.#readInline(from, to - 1) : this.#readFile(this.#extents[partIndex]!.partNumber, from, to),
+        (partIndex, from, to) => this.#bytes.read(partIndex, this.#extents[partIndex]!.partNumber, from, to),
         this.#cipherPool,
       );
     }
-    return this.#version.inline ? this.#readInline(start, endInclusive) : this.#readParts(start, endInclusive);
-  }
-
-  async *#readInline(start: number, endInclusive: number): AsyncGenerator<Buffer> {
-    for (let offset = start; offset <= endInclusive; offset += readChunkSizeBytes) {
-      yield this.#inlineData.subarray(offset, Math.min(endInclusive + 1, offset + readChunkSizeBytes));
-    }
+    return this.#readParts(start, endInclusive);
   }
 
   async *#readParts(start: number, endInclusive: number): AsyncGenerator<Buffer> {
-    for (const extent of this.#extents) {
+    for (const [partIndex, extent] of this.#extents.entries()) {
       const extentEnd = extent.startBytes + extent.sizeBytes; // exclusive
       if (extentEnd <= start || extent.sizeBytes === 0) continue;
       if (extent.startBytes > endInclusive) break;
       const position = Math.max(start, extent.startBytes) - extent.startBytes;
       const stopPosition = Math.min(endInclusive + 1, extentEnd) - extent.startBytes;
-      yield* this.#readFile(extent.partNumber, position, stopPosition);
+      yield* this.#bytes.read(partIndex, extent.partNumber, position, stopPosition);
     }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#bytes.close();
+  }
+}
+
+/** One drive's stored bytes: the inline section of coffer.meta, or the part files of the data dir. */
+export class DriveStoredBytes implements StoredBytes {
+  readonly #inlineData: Buffer | undefined;
+  readonly #dataDirPath: string | undefined;
+  readonly #what: string;
+  readonly #handles = new Map<number, Promise<FileHandle>>();
+
+  constructor(version: ObjectVersion, objectDir: string, inlineData: Buffer, what: string) {
+    this.#inlineData = version.inline ? inlineData : undefined;
+    this.#dataDirPath = version.dataDir === undefined ? undefined : path.join(objectDir, dataDirName(version.dataDir));
+    this.#what = what;
+  }
+
+  read(_partIndex: number, partNumber: number, from: number, to: number): AsyncIterable<Buffer> {
+    return this.#inlineData !== undefined ? this.#readInline(from, to) : this.#readFile(partNumber, from, to);
+  }
+
+  async *#readInline(from: number, to: number): AsyncGenerator<Buffer> {
+    for (let offset = from; offset < to; offset += readChunkSizeBytes) {
+      yield this.#inlineData!.subarray(offset, Math.min(to, offset + readChunkSizeBytes));
+    }
+  }
+
+  /** Open part `partNumber`'s file now (a GET racing an overwrite then reads the version it saw). */
+  openPart(partNumber: number): Promise<FileHandle> {
+    let handle = this.#handles.get(partNumber);
+    if (handle === undefined) {
+      const filePath = path.join(this.#dataDirPath!, `part.${partNumber}`);
+      handle = fs.open(filePath, 'r').catch((error: unknown) => {
+        if (isErrnoCode(error, 'ENOENT')) {
+          throw new StorageError('InternalError', `part ${partNumber} of ${this.#what} is missing (overwritten or deleted during the read?)`);
+        }
+        throw error;
+      });
+      // Avoid an unhandled rejection if nobody awaits this promise again; callers still see the error.
+      handle.catch(() => undefined);
+      this.#handles.set(partNumber, handle);
+    }
+    return handle;
   }
 
   /** Bytes [position, stopPosition) of a part file, in chunks of at most readChunkSizeBytes. */
   async *#readFile(partNumber: number, position: number, stopPosition: number): AsyncGenerator<Buffer> {
-    const handle = await this.#handle(partNumber);
+    const handle = await this.openPart(partNumber);
     while (position < stopPosition) {
       const chunk = Buffer.allocUnsafe(Math.min(readChunkSizeBytes, stopPosition - position));
       let fillBytes = 0;
       while (fillBytes < chunk.length) {
         const { bytesRead } = await handle.read(chunk, fillBytes, chunk.length - fillBytes, position + fillBytes);
         if (bytesRead === 0) {
-          throw new StorageError('InternalError', `part ${partNumber} of ${this.info.bucket}/${this.info.key} is shorter than its metadata says`);
+          throw new StorageError('InternalError', `part ${partNumber} of ${this.#what} is shorter than its metadata says`);
         }
         fillBytes += bytesRead;
       }
@@ -143,8 +156,6 @@ export class FsObjectReader implements ObjectReader {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
     const handles = [...this.#handles.values()];
     this.#handles.clear();
     for (const pending of handles) {
@@ -155,4 +166,27 @@ export class FsObjectReader implements ObjectReader {
       }
     }
   }
+}
+
+/**
+ * A reader of one drive's copy of a version, with the first part opened right away, so that a GET racing
+ * an overwrite reads the version whose metadata it saw. Later parts are opened when reached.
+ */
+export async function openDriveObject(
+  info: ObjectInfo,
+  version: ObjectVersion,
+  objectDir: string,
+  inlineData: Buffer,
+  cipherPool: BlockCipherPool,
+): Promise<StoredObjectReader> {
+  const bytes = new DriveStoredBytes(version, objectDir, inlineData, `${info.bucket}/${info.key}`);
+  if (!version.inline && version.parts.length > 0) {
+    try {
+      await bytes.openPart(version.parts[0]!.n);
+    } catch (error) {
+      await bytes.close();
+      throw error;
+    }
+  }
+  return new StoredObjectReader(info, version, bytes, cipherPool);
 }
