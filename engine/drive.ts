@@ -442,6 +442,21 @@ export class Drive {
     return entries.filter((entry) => entry.isDirectory() && isSafeBucketName(entry.name)).map((entry) => entry.name);
   }
 
+  /**
+   * Take a bucket out of the namespace (the caller checked it is empty and holds its lock): moving the bucket
+   * dir into tmp/ is the commit point. Returns the trashed paths for the caller to remove.
+   */
+  async deleteBucketDirs(bucket: string): Promise<string[]> {
+    const garbage: string[] = [];
+    const trashedBucketDir = await this.moveToTrash(this.paths.bucketDir(bucket));
+    if (trashedBucketDir !== undefined) garbage.push(trashedBucketDir);
+    await fsyncDir(this.paths.root);
+    const trashedUploads = await this.moveToTrash(this.paths.bucketMultipartDir(bucket));
+    if (trashedUploads !== undefined) garbage.push(trashedUploads);
+    await this.removeBucketMeta(bucket);
+    return garbage;
+  }
+
   async removeBucketMeta(bucket: string): Promise<void> {
     this.#bucketEncryptionCache.delete(bucket);
     await fs.rm(this.paths.bucketMetaFile(bucket), { force: true });

@@ -5,8 +5,8 @@
 import { crc32c } from '@node-rs/crc32';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Drive, fsyncDir } from './drive.ts';
-import { bucketHasObject, listObjectsPage } from './list.ts';
+import { Drive } from './drive.ts';
+import { bucketHasObject, listObjectsPage, walkObjectCandidates } from './list.ts';
 import type { ListObjectsSource } from './list.ts';
 import { bucketLockKey, KeyedLock, objectLockKey } from './locks.ts';
 import { singleDriveErasure } from './meta.ts';
@@ -71,6 +71,7 @@ export class FsEngine implements ObjectEngine {
     this.#ownsCipherPool = cipherPool === undefined;
     this.#multipart = new MultipartStore(drive, this.#locks, this.#cipherPool);
     this.#listSource = (bucket) => ({
+      walk: (prefix, cursor) => walkObjectCandidates(drive.paths.bucketDir(bucket), prefix, cursor),
       loadInfo: async (candidate) => {
         let meta;
         try {
@@ -111,20 +112,13 @@ export class FsEngine implements ObjectEngine {
     try {
       await this.#locks.withExclusive(bucketLockKey(bucket), async () => {
         await this.#drive.assertBucketExists(bucket);
-        const bucketDir = this.#drive.paths.bucketDir(bucket);
-        if (await bucketHasObject(bucketDir, this.#listSource(bucket))) {
+        if (await bucketHasObject(this.#listSource(bucket))) {
           throw new StorageError('BucketNotEmpty', `bucket ${bucket} holds objects`);
         }
         if (await this.#multipart.hasUploads(bucket)) {
           throw new StorageError('BucketNotEmpty', `bucket ${bucket} has multipart uploads in progress`);
         }
-        // Moving the bucket dir away is the commit point; what remains in it are empty dirs and orphans.
-        const trashedBucketDir = await this.#drive.moveToTrash(bucketDir);
-        if (trashedBucketDir !== undefined) garbage.push(trashedBucketDir);
-        await fsyncDir(this.#drive.paths.root);
-        const trashedUploads = await this.#drive.moveToTrash(this.#drive.paths.bucketMultipartDir(bucket));
-        if (trashedUploads !== undefined) garbage.push(trashedUploads);
-        await this.#drive.removeBucketMeta(bucket);
+        garbage.push(...(await this.#drive.deleteBucketDirs(bucket)));
       });
     } finally {
       await removeGarbage(this.#drive, garbage);
@@ -273,7 +267,7 @@ export class FsEngine implements ObjectEngine {
 
   async listObjects(bucket: string, input: ListObjectsInput): Promise<ListObjectsPage> {
     await this.#drive.assertBucketExists(bucket);
-    return listObjectsPage(this.#drive.paths.bucketDir(bucket), input, this.#listSource(bucket));
+    return listObjectsPage(input, this.#listSource(bucket));
   }
 
   // ---------------------------------------------------------------------------------------- multipart

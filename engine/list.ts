@@ -128,11 +128,13 @@ export async function* walkObjectCandidates(bucketDir: string, prefix: string, c
   yield* walkDir(path.join(bucketDir, ...dirSegments), keyBase, prefix, cursor, Buffer.from(cursor.after, 'utf8'));
 }
 
-export interface ListObjectsSource {
+export interface ListObjectsSource<C extends { readonly key: string } = ObjectCandidate> {
+  /** candidates in UTF-8 key order with keys starting with `prefix`, honouring the cursor */
+  walk(prefix: string, cursor: WalkCursor): AsyncIterable<C>;
   /** the listed object's info, or undefined when the directory holds no (readable) object */
-  loadInfo(candidate: ObjectCandidate): Promise<ObjectInfo | undefined>;
+  loadInfo(candidate: C): Promise<ObjectInfo | undefined>;
   /** whether the candidate directory holds an object (cheaper than loadInfo) */
-  hasObject(candidate: ObjectCandidate): Promise<boolean>;
+  hasObject(candidate: C): Promise<boolean>;
 }
 
 /**
@@ -140,7 +142,7 @@ export interface ListObjectsSource {
  * `input.after`; a common prefix counts once, at the position of its first key. `nextAfter` is the last
  * entry returned, so resuming with it neither repeats nor skips anything.
  */
-export async function listObjectsPage(bucketDir: string, input: ListObjectsInput, source: ListObjectsSource): Promise<ListObjectsPage> {
+export async function listObjectsPage<C extends { readonly key: string }>(input: ListObjectsInput, source: ListObjectsSource<C>): Promise<ListObjectsPage> {
   const maxKeys = Math.min(Math.max(0, Math.floor(input.maxKeys)), maxKeysPerList);
   if (maxKeys === 0) return { objects: [], commonPrefixes: [], isTruncated: false };
   const { prefix, delimiter } = input;
@@ -150,7 +152,7 @@ export async function listObjectsPage(bucketDir: string, input: ListObjectsInput
   let lastEntry: string | undefined;
   let isTruncated = false;
 
-  for await (const candidate of walkObjectCandidates(bucketDir, prefix, cursor)) {
+  for await (const candidate of source.walk(prefix, cursor)) {
     const commonPrefix = commonPrefixOf(candidate.key, prefix, delimiter);
     if (commonPrefix !== undefined) {
       if (compareUtf8(commonPrefix, input.after) <= 0) {
@@ -181,8 +183,8 @@ export async function listObjectsPage(bucketDir: string, input: ListObjectsInput
 }
 
 /** Whether the bucket holds at least one object (stops at the first). */
-export async function bucketHasObject(bucketDir: string, source: ListObjectsSource): Promise<boolean> {
-  for await (const candidate of walkObjectCandidates(bucketDir, '', { after: '' })) {
+export async function bucketHasObject<C extends { readonly key: string }>(source: ListObjectsSource<C>): Promise<boolean> {
+  for await (const candidate of source.walk('', { after: '' })) {
     if (await source.hasObject(candidate)) return true;
   }
   return false;

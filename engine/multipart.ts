@@ -52,22 +52,22 @@ export const uploadMetaFileName = 'upload.meta';
 export const uploadIdPattern = /^[0-9a-f]{36}$/;
 const uploadIdTimeHexDigits = 12;
 const uploadIdRandomBytes = 12;
-const partMetaNamePattern = /^part\.([1-9][0-9]{0,4})\.meta$/;
-const defaultContentType = 'application/octet-stream';
+export const partMetaNamePattern = /^part\.([1-9][0-9]{0,4})\.meta$/;
+export const defaultContentType = 'application/octet-stream';
 
 export function newUploadId(nowMs: number): string {
   return nowMs.toString(16).padStart(uploadIdTimeHexDigits, '0').slice(-uploadIdTimeHexDigits) + randomBytes(uploadIdRandomBytes).toString('hex');
 }
 
-function partMetaFileName(partNumber: number): string {
+export function partMetaFileName(partNumber: number): string {
   return `part.${partNumber}.meta`;
 }
 
-function normalizeEtag(etag: string): string {
+export function normalizeEtag(etag: string): string {
   return etag.replace(/^"+|"+$/g, '').toLowerCase();
 }
 
-function toUploadInfo(upload: UploadMeta): MultipartUploadInfo {
+export function toUploadInfo(upload: UploadMeta): MultipartUploadInfo {
   const info: MultipartUploadInfo = {
     bucket: upload.bucket,
     key: upload.key,
@@ -85,19 +85,178 @@ function toUploadInfo(upload: UploadMeta): MultipartUploadInfo {
   };
 }
 
-function toPartInfo(part: StoredPart): PartInfo {
+export function toPartInfo(part: StoredPart): PartInfo {
   const info: PartInfo = { partNumber: part.n, sizeBytes: part.size, etag: part.etag, modTimeMs: part.mtime };
   return part.checksum === undefined ? info : { ...info, checksum: part.checksum };
 }
 
-function storedPartOf(part: PartMeta): StoredPart {
+export function storedPartOf(part: PartMeta): StoredPart {
   const stored: StoredPart = { n: part.n, size: part.size, etag: part.etag, mtime: part.mtime };
   return part.checksum === undefined ? stored : { ...stored, checksum: part.checksum };
 }
 
-function noSuchUpload(uploadId: string): StorageError {
+export function noSuchUpload(uploadId: string): StorageError {
   return new StorageError('NoSuchUpload', `upload ${uploadId} does not exist`);
 }
+
+/**
+ * S3's rules for CompleteMultipartUpload, given a way to read a stored part: ascending part numbers, every
+ * part uploaded with the ETag (and checksum) the client names, all but the last >= 5 MiB, <= 5 TiB in all.
+ * Returns the parts, the object size and S3's multipart ETag.
+ */
+export async function checkCompletion(
+  requestedParts: readonly CompletePart[],
+  readPartMeta: (partNumber: number) => Promise<PartMeta | undefined>,
+): Promise<{ partMetas: PartMeta[]; sizeBytes: number; etag: string }> {
+  if (requestedParts.length === 0) throw new StorageError('InvalidPartOrder', 'the part list is empty');
+  if (requestedParts.length > maxPartNumber) throw new StorageError('InvalidArgument', `more than ${maxPartNumber} parts`);
+  for (let index = 1; index < requestedParts.length; index++) {
+    if (requestedParts[index]!.partNumber <= requestedParts[index - 1]!.partNumber) {
+      throw new StorageError('InvalidPartOrder', 'part numbers must be strictly ascending');
+    }
+  }
+  const partMetas: PartMeta[] = [];
+  for (const requested of requestedParts) {
+    const { partNumber } = requested;
+    const partMeta = Number.isSafeInteger(partNumber) && partNumber >= minPartNumber && partNumber <= maxPartNumber
+      ? await readPartMeta(partNumber)
+      : undefined;
+    if (partMeta === undefined) throw new StorageError('InvalidPart', `part ${partNumber} was not uploaded`);
+    if (normalizeEtag(requested.etag) !== partMeta.etag) {
+      throw new StorageError('InvalidPart', `part ${partNumber}: the ETag does not match`);
+    }
+    if (requested.checksum !== undefined && requested.checksum !== partMeta.checksum?.value) {
+      throw new StorageError('InvalidPart', `part ${partNumber}: the checksum does not match`);
+    }
+    partMetas.push(partMeta);
+  }
+  for (let index = 0; index < partMetas.length - 1; index++) {
+    if (partMetas[index]!.size < minPartSizeBytes) {
+      throw new StorageError('EntityTooSmall', `part ${partMetas[index]!.n} is smaller than ${minPartSizeBytes} bytes`);
+    }
+  }
+  const sizeBytes = partMetas.reduce((sum, part) => sum + part.size, 0);
+  if (sizeBytes > maxMultipartObjectSizeBytes) throw new StorageError('EntityTooLarge', 'the object would exceed 5 TiB');
+
+  // S3's multipart ETag: MD5 over the concatenated binary MD5s of the parts, then "-<count>".
+  const etagHash = createHash('md5');
+  for (const part of partMetas) etagHash.update(Buffer.from(part.etag, 'hex'));
+  const etag = `${etagHash.digest('hex')}-${partMetas.length}`;
+  return { partMetas, sizeBytes, etag };
+}
+
+/** One page of ListMultipartUploads over every upload of the bucket under the prefix (any order; sorted here). */
+export function pageUploads(all: UploadMeta[], input: ListUploadsInput): ListUploadsPage {
+  const limit = Math.min(Math.max(0, Math.floor(input.maxUploads)), maxUploadsPerList);
+  if (limit === 0) return { uploads: [], commonPrefixes: [], isTruncated: false };
+  const { prefix, delimiter, keyMarker, uploadIdMarker } = input;
+  all.sort((left, right) => compareUtf8(left.key, right.key) || (left.uploadId < right.uploadId ? -1 : left.uploadId > right.uploadId ? 1 : 0));
+
+  const uploads: MultipartUploadInfo[] = [];
+  const commonPrefixes: string[] = [];
+  let lastCommonPrefix: string | undefined;
+  let lastEntry: { key: string; uploadId?: string } | undefined;
+  let isTruncated = false;
+  for (const upload of all) {
+    if (keyMarker !== '') {
+      const order = compareUtf8(upload.key, keyMarker);
+      // S3: after the key marker; with an upload-id marker, also that key's later uploads.
+      if (order < 0 || (order === 0 && (uploadIdMarker === '' || upload.uploadId <= uploadIdMarker))) continue;
+    }
+    const commonPrefix = commonPrefixOf(upload.key, prefix, delimiter);
+    if (commonPrefix !== undefined) {
+      if (commonPrefix === lastCommonPrefix || (keyMarker !== '' && compareUtf8(commonPrefix, keyMarker) <= 0)) continue;
+      if (uploads.length + commonPrefixes.length === limit) {
+        isTruncated = true;
+        break;
+      }
+      commonPrefixes.push(commonPrefix);
+      lastCommonPrefix = commonPrefix;
+      lastEntry = { key: commonPrefix };
+      continue;
+    }
+    if (uploads.length + commonPrefixes.length === limit) {
+      isTruncated = true;
+      break;
+    }
+    uploads.push(toUploadInfo(upload));
+    lastEntry = { key: upload.key, uploadId: upload.uploadId };
+  }
+  if (!isTruncated || lastEntry === undefined) return { uploads, commonPrefixes, isTruncated: false };
+  return {
+    uploads,
+    commonPrefixes,
+    isTruncated,
+    nextKeyMarker: lastEntry.key,
+    ...(lastEntry.uploadId === undefined ? {} : { nextUploadIdMarker: lastEntry.uploadId }),
+  };
+}
+
+/** The upload's metadata; NoSuchUpload when it does not exist (or belongs to another bucket/key). */
+export async function readUploadOnDrive(drive: Drive, bucket: string, key: string, uploadId: string): Promise<{ upload: UploadMeta; uploadDir: string }> {
+  if (!uploadIdPattern.test(uploadId)) throw noSuchUpload(uploadId);
+  const uploadDir = drive.paths.uploadDir(bucket, key, uploadId);
+  let bytes: Buffer;
+  try {
+    bytes = await readSmallFile(path.join(uploadDir, uploadMetaFileName), maxMetaBodySizeBytes);
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) throw noSuchUpload(uploadId);
+    throw error;
+  }
+  const upload = decodeUploadMeta(bytes);
+  if (upload.bucket !== bucket || upload.key !== key || upload.uploadId !== uploadId) throw noSuchUpload(uploadId);
+  return { upload, uploadDir };
+}
+
+/** A part's metadata in an upload dir; undefined when the part was not uploaded. */
+export async function readPartMetaIn(uploadDir: string, partNumber: number): Promise<PartMeta | undefined> {
+  try {
+    return decodePartMeta(await readSmallFile(path.join(uploadDir, partMetaFileName(partNumber)), maxMetaBodySizeBytes));
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+}
+
+
+/**
+ * Every upload of the bucket whose key starts with `prefix`, unsorted. Uploads are few and short-lived;
+ * their directories are keyed by hash, so there is no order to walk lazily.
+ */
+export async function scanUploadsOnDrive(drive: Drive, bucket: string, prefix: string, stopAtFirst: boolean): Promise<UploadMeta[]> {
+  const bucketUploadsDir = drive.paths.bucketMultipartDir(bucket);
+  const found: UploadMeta[] = [];
+  let hashDirNames: string[];
+  try {
+    hashDirNames = await fs.readdir(bucketUploadsDir);
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return found;
+    throw error;
+  }
+  for (const hashDirName of hashDirNames) {
+    let uploadIds: string[];
+    try {
+      uploadIds = await fs.readdir(path.join(bucketUploadsDir, hashDirName));
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) continue;
+      throw error;
+    }
+    for (const uploadId of uploadIds) {
+      if (!uploadIdPattern.test(uploadId)) continue;
+      let upload: UploadMeta;
+      try {
+        upload = decodeUploadMeta(await readSmallFile(path.join(bucketUploadsDir, hashDirName, uploadId, uploadMetaFileName), maxMetaBodySizeBytes));
+      } catch {
+        continue; // completed or aborted meanwhile, or unreadable: not a listable upload
+      }
+      if (upload.bucket !== bucket || !upload.key.startsWith(prefix)) continue;
+      found.push(upload);
+      if (stopAtFirst) return found;
+    }
+  }
+  return found;
+}
+
 
 export class MultipartStore {
   readonly #drive: Drive;
@@ -155,29 +314,12 @@ export class MultipartStore {
     return toUploadInfo(upload);
   }
 
-  /** The upload's metadata; NoSuchUpload when it does not exist (or belongs to another bucket/key). */
-  async #readUpload(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadMeta; uploadDir: string }> {
-    if (!uploadIdPattern.test(uploadId)) throw noSuchUpload(uploadId);
-    const uploadDir = this.#drive.paths.uploadDir(bucket, key, uploadId);
-    let bytes: Buffer;
-    try {
-      bytes = await readSmallFile(path.join(uploadDir, uploadMetaFileName), maxMetaBodySizeBytes);
-    } catch (error) {
-      if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) throw noSuchUpload(uploadId);
-      throw error;
-    }
-    const upload = decodeUploadMeta(bytes);
-    if (upload.bucket !== bucket || upload.key !== key || upload.uploadId !== uploadId) throw noSuchUpload(uploadId);
-    return { upload, uploadDir };
+  #readUpload(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadMeta; uploadDir: string }> {
+    return readUploadOnDrive(this.#drive, bucket, key, uploadId);
   }
 
-  async #readPartMeta(uploadDir: string, partNumber: number): Promise<PartMeta | undefined> {
-    try {
-      return decodePartMeta(await readSmallFile(path.join(uploadDir, partMetaFileName(partNumber)), maxMetaBodySizeBytes));
-    } catch (error) {
-      if (isErrnoCode(error, 'ENOENT')) return undefined;
-      throw error;
-    }
+  #readPartMeta(uploadDir: string, partNumber: number): Promise<PartMeta | undefined> {
+    return readPartMetaIn(uploadDir, partNumber);
   }
 
   async putPart(bucket: string, key: string, uploadId: string, partNumber: number, input: PutInput): Promise<PartInfo> {
@@ -298,40 +440,7 @@ export class MultipartStore {
   ): Promise<ObjectInfo> {
     const key = parsed.key;
     const { upload, uploadDir } = await this.#readUpload(bucket, key, uploadId);
-    if (requestedParts.length === 0) throw new StorageError('InvalidPartOrder', 'the part list is empty');
-    if (requestedParts.length > maxPartNumber) throw new StorageError('InvalidArgument', `more than ${maxPartNumber} parts`);
-    for (let index = 1; index < requestedParts.length; index++) {
-      if (requestedParts[index]!.partNumber <= requestedParts[index - 1]!.partNumber) {
-        throw new StorageError('InvalidPartOrder', 'part numbers must be strictly ascending');
-      }
-    }
-    const partMetas: PartMeta[] = [];
-    for (const requested of requestedParts) {
-      const { partNumber } = requested;
-      const partMeta = Number.isSafeInteger(partNumber) && partNumber >= minPartNumber && partNumber <= maxPartNumber
-        ? await this.#readPartMeta(uploadDir, partNumber)
-        : undefined;
-      if (partMeta === undefined) throw new StorageError('InvalidPart', `part ${partNumber} was not uploaded`);
-      if (normalizeEtag(requested.etag) !== partMeta.etag) {
-        throw new StorageError('InvalidPart', `part ${partNumber}: the ETag does not match`);
-      }
-      if (requested.checksum !== undefined && requested.checksum !== partMeta.checksum?.value) {
-        throw new StorageError('InvalidPart', `part ${partNumber}: the checksum does not match`);
-      }
-      partMetas.push(partMeta);
-    }
-    for (let index = 0; index < partMetas.length - 1; index++) {
-      if (partMetas[index]!.size < minPartSizeBytes) {
-        throw new StorageError('EntityTooSmall', `part ${partMetas[index]!.n} is smaller than ${minPartSizeBytes} bytes`);
-      }
-    }
-    const sizeBytes = partMetas.reduce((sum, part) => sum + part.size, 0);
-    if (sizeBytes > maxMultipartObjectSizeBytes) throw new StorageError('EntityTooLarge', 'the object would exceed 5 TiB');
-
-    // S3's multipart ETag: MD5 over the concatenated binary MD5s of the parts, then "-<count>".
-    const etagHash = createHash('md5');
-    for (const part of partMetas) etagHash.update(Buffer.from(part.etag, 'hex'));
-    const etag = `${etagHash.digest('hex')}-${partMetas.length}`;
+    const { partMetas, sizeBytes, etag } = await checkCompletion(requestedParts, (partNumber) => this.#readPartMeta(uploadDir, partNumber));
     const storedParts = partMetas.map(storedPartOf);
     const checksum = finish?.(storedParts.map(toPartInfo));
 
@@ -398,42 +507,8 @@ export class MultipartStore {
     }
   }
 
-  /**
-   * Every upload of the bucket whose key starts with `prefix`, unsorted. Uploads are few and short-lived;
-   * their directories are keyed by hash, so there is no order to walk lazily.
-   */
-  async #scanUploads(bucket: string, prefix: string, stopAtFirst: boolean): Promise<UploadMeta[]> {
-    const bucketUploadsDir = this.#drive.paths.bucketMultipartDir(bucket);
-    const found: UploadMeta[] = [];
-    let hashDirNames: string[];
-    try {
-      hashDirNames = await fs.readdir(bucketUploadsDir);
-    } catch (error) {
-      if (isErrnoCode(error, 'ENOENT')) return found;
-      throw error;
-    }
-    for (const hashDirName of hashDirNames) {
-      let uploadIds: string[];
-      try {
-        uploadIds = await fs.readdir(path.join(bucketUploadsDir, hashDirName));
-      } catch (error) {
-        if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) continue;
-        throw error;
-      }
-      for (const uploadId of uploadIds) {
-        if (!uploadIdPattern.test(uploadId)) continue;
-        let upload: UploadMeta;
-        try {
-          upload = decodeUploadMeta(await readSmallFile(path.join(bucketUploadsDir, hashDirName, uploadId, uploadMetaFileName), maxMetaBodySizeBytes));
-        } catch {
-          continue; // completed or aborted meanwhile, or unreadable: not a listable upload
-        }
-        if (upload.bucket !== bucket || !upload.key.startsWith(prefix)) continue;
-        found.push(upload);
-        if (stopAtFirst) return found;
-      }
-    }
-    return found;
+  #scanUploads(bucket: string, prefix: string, stopAtFirst: boolean): Promise<UploadMeta[]> {
+    return scanUploadsOnDrive(this.#drive, bucket, prefix, stopAtFirst);
   }
 
   async hasUploads(bucket: string): Promise<boolean> {
@@ -442,49 +517,6 @@ export class MultipartStore {
 
   async listUploads(bucket: string, input: ListUploadsInput): Promise<ListUploadsPage> {
     await this.#drive.assertBucketExists(bucket);
-    const limit = Math.min(Math.max(0, Math.floor(input.maxUploads)), maxUploadsPerList);
-    if (limit === 0) return { uploads: [], commonPrefixes: [], isTruncated: false };
-    const { prefix, delimiter, keyMarker, uploadIdMarker } = input;
-    const all = await this.#scanUploads(bucket, prefix, false);
-    all.sort((left, right) => compareUtf8(left.key, right.key) || (left.uploadId < right.uploadId ? -1 : left.uploadId > right.uploadId ? 1 : 0));
-
-    const uploads: MultipartUploadInfo[] = [];
-    const commonPrefixes: string[] = [];
-    let lastCommonPrefix: string | undefined;
-    let lastEntry: { key: string; uploadId?: string } | undefined;
-    let isTruncated = false;
-    for (const upload of all) {
-      if (keyMarker !== '') {
-        const order = compareUtf8(upload.key, keyMarker);
-        // S3: after the key marker; with an upload-id marker, also that key's later uploads.
-        if (order < 0 || (order === 0 && (uploadIdMarker === '' || upload.uploadId <= uploadIdMarker))) continue;
-      }
-      const commonPrefix = commonPrefixOf(upload.key, prefix, delimiter);
-      if (commonPrefix !== undefined) {
-        if (commonPrefix === lastCommonPrefix || (keyMarker !== '' && compareUtf8(commonPrefix, keyMarker) <= 0)) continue;
-        if (uploads.length + commonPrefixes.length === limit) {
-          isTruncated = true;
-          break;
-        }
-        commonPrefixes.push(commonPrefix);
-        lastCommonPrefix = commonPrefix;
-        lastEntry = { key: commonPrefix };
-        continue;
-      }
-      if (uploads.length + commonPrefixes.length === limit) {
-        isTruncated = true;
-        break;
-      }
-      uploads.push(toUploadInfo(upload));
-      lastEntry = { key: upload.key, uploadId: upload.uploadId };
-    }
-    if (!isTruncated || lastEntry === undefined) return { uploads, commonPrefixes, isTruncated: false };
-    return {
-      uploads,
-      commonPrefixes,
-      isTruncated,
-      nextKeyMarker: lastEntry.key,
-      ...(lastEntry.uploadId === undefined ? {} : { nextUploadIdMarker: lastEntry.uploadId }),
-    };
+    return pageUploads(await this.#scanUploads(bucket, input.prefix, false), input);
   }
 }
