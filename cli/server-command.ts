@@ -5,7 +5,7 @@ import path from 'node:path';
 import { settingsFromEnv } from '../api/config.ts';
 import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
-import { FsEngine } from '../engine/fs-engine.ts';
+import { openEngine } from '../engine/open.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
@@ -32,12 +32,12 @@ function isOn(value: string | undefined): boolean {
   return value !== undefined && ['on', 'true', '1', 'yes'].includes(value.toLowerCase());
 }
 
-/** The KMS from MinIO's variables, or the development key file in the first drive (with a loud warning). */
-async function chooseKms(firstDrive: string, warnings: string[]): Promise<Kms> {
+/** The KMS from MinIO's variables, or the development key file on the drives (with a loud warning). */
+async function chooseKms(drives: readonly string[], warnings: string[]): Promise<Kms> {
   const choice = kmsFromEnv(process.env);
   if (choice.kind === 'builtin') return choice.kms;
   if (choice.kind === 'kes') return KesKms.connect(choice.config);
-  const { kms, created, path: keyPath } = await BuiltinKms.fromDevKeyFile(firstDrive);
+  const { kms, created, path: keyPath } = drives.length === 1 ? await BuiltinKms.fromDevKeyFile(drives[0]!) : await BuiltinKms.fromDevKeyFiles(drives);
   warnings.push(
     `WARNING: no KMS is configured: SSE-S3 uses the DEVELOPMENT key file ${keyPath}${created ? ' (created now)' : ''}.\n` +
       '         Anyone who can read the data folder can decrypt its objects. For production set MINIO_KMS_KES_* or\n' +
@@ -66,11 +66,18 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const settings = settingsFromEnv(process.env);
   const { host, port } = parseAddress(address);
   const cipherPool = createBlockCipherPool(defaultPoolThreads);
-  const engine = await FsEngine.open(dirs, { cipherPool });
   const warnings: string[] = [];
+  const scannerMs = process.env.COFFER_SCANNER_INTERVAL_MS;
+  const { engine, drives, plan } = await openEngine(dirs, {
+    cipherPool,
+    env: process.env,
+    onShardError: (where, error) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'shard failed verification or read; healing', where, error: error.message })}\n`),
+    ...(scannerMs === undefined ? {} : { scannerIntervalMs: Number(scannerMs) }),
+  });
+  warnings.push(...plan.warnings.map((warning) => `WARNING: ${warning}`));
   // The key cache wraps whichever KMS was chosen: unseals are cached, deduplicated and batched.
   const cacheTtlMs = process.env.COFFER_KMS_CACHE_TTL_MS;
-  const innerKms = await chooseKms(dirs[0]!, warnings);
+  const innerKms = await chooseKms(drives, warnings);
   const kms = new CachingKms(innerKms, {
     ...(cacheTtlMs === undefined ? {} : { ttlMs: Number(cacheTtlMs) }),
   });
@@ -81,14 +88,17 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
     allowSseCOverHttp: isOn(process.env.COFFER_SSE_C_ALLOW_HTTP),
     ...(bucketKeys ? { bucketKeys } : {}),
   };
-  const observe = serverObservability({ drives: dirs, kms, innerKms, pool: cipherPool, ...(bucketKeys ? { bucketKeys } : {}) });
+  const observe = serverObservability({ drives, kms, innerKms, pool: cipherPool, ...(bucketKeys ? { bucketKeys } : {}) });
   const certFile = path.join(certsDir, 'public.crt');
   const keyFile = path.join(certsDir, 'private.key');
   const tls = existsSync(certFile) && existsSync(keyFile) ? { certFile, keyFile } : undefined;
   const server = new S3Server({ engine, settings, host, port, sse, observe, ...(tls ? { tls } : {}) });
   const running = await server.listen();
   const lines = [
-    `Coffer is serving ${dirs.join(' ')}`,
+    `Coffer is serving ${drives.join(' ')}`,
+    ...(engine.erasure === undefined
+      ? []
+      : [`Erasure: 1 set of ${plan.setSize} drives (${plan.dataShards} data + ${plan.parityShards} parity)`]),
     `API: ${running.endpoint}`,
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,

@@ -125,6 +125,9 @@ export interface ObjectReader {
    * authentication ends the stream with an error, never with wrong bytes.
    */
   read(start: number, endInclusive: number, keyForPart?: (partNumber: number) => Buffer): AsyncIterable<Buffer>;
+  /** present on multi-drive engines */
+  readonly erasure?: ErasureControl;
+
   close(): Promise<void>;
 }
 
@@ -200,6 +203,41 @@ export interface ListPartsPage {
   readonly nextPartNumberMarker?: number;
 }
 
+/** One object handled by a heal. */
+export interface HealProgress {
+  readonly scanned: number;
+  readonly healed: number;
+  readonly failed: number;
+  /** bucket/key just handled */
+  readonly current: string;
+  readonly result: 'ok' | 'healed' | 'deleted' | 'failed';
+}
+
+export interface HealSummary {
+  readonly scanned: number;
+  readonly healed: number;
+  readonly failed: number;
+}
+
+export interface DriveStatus {
+  readonly path: string;
+  readonly state: 'ok' | 'offline' | 'healing';
+}
+
+/** What a multi-drive (erasure-coded) engine offers operators beyond S3. */
+export interface ErasureControl {
+  readonly setSize: number;
+  readonly dataShards: number;
+  readonly parityShards: number;
+  drives(): readonly DriveStatus[];
+  /** shard or metadata copies that failed verification or could not be read, since start */
+  readonly shardErrors: number;
+  /** objects rebuilt on at least one drive, since start */
+  readonly objectsHealed: number;
+  /** heal every object under bucket/prefix ('' = all buckets), deep-verifying every shard */
+  heal(bucket: string, prefix: string, onProgress?: (progress: HealProgress) => void): Promise<HealSummary>;
+}
+
 /** The engine interface. All names and keys are validated by the engine (bucket name rules are the API's). */
 export interface ObjectEngine {
   makeBucket(bucket: string): Promise<void>;
@@ -230,6 +268,9 @@ export interface ObjectEngine {
   ): Promise<ObjectInfo>;
   abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   listMultipartUploads(bucket: string, input: ListUploadsInput): Promise<ListUploadsPage>;
+
+  /** present on multi-drive engines */
+  readonly erasure?: ErasureControl;
 
   close(): Promise<void>;
 }

@@ -259,6 +259,42 @@ export class BuiltinKms implements Kms {
     return { kms: new BuiltinKms(devKeyName, masterKey), created: true, path: filePath };
   }
 
+  /**
+   * The development key of a multi-drive deployment: whichever drive has the key file provides it (the
+   * first given wins), and every present drive gets a copy, so losing drives never loses the key. Drives
+   * that do not exist are skipped. Returns the path used.
+   */
+  static async fromDevKeyFiles(dataDirs: readonly string[]): Promise<{ kms: BuiltinKms; created: boolean; path: string }> {
+    const present: string[] = [];
+    for (const dir of dataDirs) {
+      try {
+        if ((await fs.stat(dir)).isDirectory()) present.push(dir);
+      } catch {
+        // an offline drive
+      }
+    }
+    if (present.length === 0) throw new Error('no drive is present to hold the development KMS key');
+    let source = present[0]!;
+    for (const dir of present) {
+      if ((await readDevKeyFile(path.join(dir, systemDirName, devKeyDirName, devKeyFileName))) !== undefined) {
+        source = dir;
+        break;
+      }
+    }
+    const result = await BuiltinKms.fromDevKeyFile(source);
+    const bytes = await fs.readFile(result.path);
+    for (const dir of present) {
+      if (dir === source) continue;
+      const kmsDir = path.join(dir, systemDirName, devKeyDirName);
+      await mkdirsDurable(kmsDir);
+      await fs.chmod(kmsDir, 0o700);
+      const tmpPath = path.join(kmsDir, `.${devKeyFileName}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+      await createFileExclusive(tmpPath, path.join(kmsDir, devKeyFileName), bytes, 0o600);
+    }
+    bytes.fill(0);
+    return result;
+  }
+
   #key(): Buffer {
     if (this.#masterKey === undefined) throw new KmsError('Unavailable', 'builtin KMS is closed');
     return this.#masterKey;
