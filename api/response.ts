@@ -130,6 +130,36 @@ export class ResponseWriter {
     }
   }
 
+  /**
+   * A response of unknown length (chunked transfer encoding), written piece by piece as `source` yields;
+   * each piece waits for the socket to drain when it is backed up. Used for progress streams.
+   */
+  async streamChunked(status: number, headers: HeaderList, source: AsyncIterable<string>): Promise<void> {
+    if (!this.isOpen) return;
+    this.res.cork(() => this.writeHead(status, headers));
+    for await (const piece of source) {
+      if (!this.isOpen) return;
+      let ok = true;
+      this.res.cork(() => {
+        ok = this.res.write(piece);
+      });
+      this.bytesSent += Buffer.byteLength(piece);
+      if (!ok) {
+        await new Promise<void>((resolve) => {
+          this.onAbortWaiter = resolve;
+          this.res.onWritable(() => {
+            this.onAbortWaiter = undefined;
+            setImmediate(resolve); // see writeChunk: resume from libuv, not from the uWS callback
+            return true;
+          });
+        });
+      }
+    }
+    if (!this.isOpen) return;
+    this.finished = true;
+    this.res.cork(() => this.res.end());
+  }
+
   /** Abort a started response by closing the connection (the client sees a short body). */
   closeConnection(): void {
     if (!this.isOpen) return;

@@ -33,7 +33,8 @@ export type Operation =
   | 'AbortMultipartUpload'
   | 'ListParts'
   | 'Metrics'
-  | 'AdminInfo';
+  | 'AdminInfo'
+  | 'AdminHeal';
 
 /** S3 subresources (query parameters that select an operation) this server does not implement yet. */
 const unimplementedSubresources = [
@@ -58,6 +59,7 @@ export function route(req: S3Request): Operation {
     if (req.rawPath === '/minio/v2/metrics/cluster') return 'Metrics';
     if (req.rawPath === '/coffer/admin/v1/info') return 'AdminInfo';
   }
+  if (!req.virtualHost && method === 'POST' && req.rawPath === '/coffer/admin/v1/heal') return 'AdminHeal';
   for (const name of unimplementedSubresources) {
     if (query.has(name)) notImplemented(`The '${name}' subresource`);
   }

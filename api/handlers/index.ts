@@ -1,7 +1,7 @@
 // Operation -> handler. Health checks are answered by the server before authentication.
 import type { Handler } from '../context.ts';
 import type { Operation } from '../router.ts';
-import { adminInfo, metrics } from './admin.ts';
+import { adminHeal, adminInfo, metrics } from './admin.ts';
 import { createBucket, deleteBucket, getBucketLocation, getBucketVersioning, headBucket, listBuckets } from './bucket.ts';
 import { copyObject, uploadPartCopy } from './copy.ts';
 import { deleteObject, deleteObjects } from './delete.ts';
@@ -45,4 +45,5 @@ export const handlers: Readonly<Record<Operation, Handler>> = {
   ListParts: listParts,
   Metrics: metrics,
   AdminInfo: adminInfo,
+  AdminHeal: adminHeal,
 };

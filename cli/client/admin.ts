@@ -12,11 +12,17 @@
 //   11 GiB Used of 50 GiB, 2 Buckets
 //   1 drive online, 0 drives offline
 // --json prints the server's document (plus "status": "success").
+//
+// coffer admin heal ALIAS[/BUCKET[/PREFIX]]
+//
+// POST <endpoint>/coffer/admin/v1/heal?bucket=&prefix=, answered with newline-delimited JSON progress; prints
+// a progress line per update and a summary `healed: N objects scanned, N healed, N failed`. Exit 1 when
+// any object could not be healed.
 
 import { CommandError, humanBytes, remotePath, setUpCommand, UsageError } from './common.ts';
 import { S3ClientError } from './s3-client.ts';
 
-export const adminUsage = 'usage: coffer admin info [--json] ALIAS';
+export const adminUsage = 'usage: coffer admin info [--json] ALIAS | coffer admin heal [--json] ALIAS[/BUCKET[/PREFIX]]';
 
 export interface AdminDrive {
   readonly path: string;
@@ -106,7 +112,8 @@ export async function runAdmin(args: readonly string[]): Promise<number> {
   if (setup === undefined) return 0;
   const { positionals, ctx } = setup;
   const [subcommand, target, ...extra] = positionals;
-  if (subcommand !== 'info') throw new UsageError(subcommand === undefined ? 'admin needs a subcommand: info' : `unknown admin subcommand '${subcommand}' (only info)`);
+  if (subcommand === 'heal') return runHeal(ctx, target, extra);
+  if (subcommand !== 'info') throw new UsageError(subcommand === undefined ? 'admin needs a subcommand: info or heal' : `unknown admin subcommand '${subcommand}' (info or heal)`);
   if (target === undefined || extra.length > 0) throw new UsageError('admin info takes exactly ALIAS');
   const path = remotePath(ctx, target);
   if (path.bucket !== '') throw new UsageError(`admin info takes an alias, not a bucket ('${target}')`);
@@ -124,4 +131,59 @@ export async function runAdmin(args: readonly string[]): Promise<number> {
   for (const line of formatAdminInfo(path.client.endpoint.host, info)) ctx.out.line(line);
   ctx.out.json({ status: 'success', endpoint: path.client.endpoint.origin, ...info });
   return 0;
+}
+
+interface HealLine {
+  readonly type: 'progress' | 'done' | 'error';
+  readonly scanned?: number;
+  readonly healed?: number;
+  readonly failed?: number;
+  readonly current?: string;
+  readonly message?: string;
+}
+
+async function runHeal(ctx: Parameters<typeof remotePath>[0], target: string | undefined, extra: readonly string[]): Promise<number> {
+  if (target === undefined || extra.length > 0) throw new UsageError('admin heal takes exactly ALIAS[/BUCKET[/PREFIX]]');
+  const path = remotePath(ctx, target);
+  const query: Record<string, string> = {};
+  if (path.bucket !== '') query['bucket'] = path.bucket;
+  if (path.key !== '') query['prefix'] = path.key;
+  let response;
+  try {
+    response = await path.client.open({ method: 'POST', bucket: 'coffer', key: 'admin/v1/heal', query });
+  } catch (error) {
+    if (error instanceof S3ClientError && (error.status === 404 || error.status === 501)) {
+      throw new CommandError(`${path.alias.name} (${path.client.endpoint.host}) cannot heal: ${error.message}`, 'NotSupported');
+    }
+    throw error;
+  }
+  let buffered = '';
+  let last: HealLine | undefined;
+  const handle = (text: string): void => {
+    if (text.trim() === '') return;
+    let line: HealLine;
+    try {
+      line = JSON.parse(text) as HealLine;
+    } catch {
+      throw new CommandError('admin heal: the server sent a malformed progress line', 'MalformedResponse');
+    }
+    last = line;
+    if (line.type === 'progress') ctx.out.line(`scanned ${line.scanned}, healed ${line.healed}, failed ${line.failed}: ${line.current ?? ''}`);
+  };
+  for await (const chunk of response.stream) {
+    buffered += (chunk as Buffer).toString('utf8');
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      handle(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+    }
+  }
+  handle(buffered);
+  const final = last as HealLine | undefined;
+  if (final === undefined || final.type === 'progress') throw new CommandError('admin heal: the server stopped before the heal finished', 'IncompleteHeal');
+  if (final.type === 'error') throw new CommandError(`admin heal: ${final.message ?? 'failed'}`, 'HealFailed');
+  const noun = final.scanned === 1 ? 'object' : 'objects';
+  ctx.out.line(`healed: ${final.scanned} ${noun} scanned, ${final.healed} healed, ${final.failed} failed`);
+  ctx.out.json({ status: final.failed === 0 ? 'success' : 'error', scanned: final.scanned, healed: final.healed, failed: final.failed });
+  return final.failed === 0 ? 0 : 1;
 }
