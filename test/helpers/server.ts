@@ -13,8 +13,14 @@ export const secretKey = 'coffer-test-secret-key';
 export interface TestServer {
   readonly endpoint: string;
   readonly port: number;
+  /**
+   * The single data folder; with `driveArgs`, the folder the first drive argument lives in (the part before
+   * any `{`, then its parent: `/tmp/x/d{1...4}` and `/tmp/x/d1` both give `/tmp/x`), unless `dataDir` was given.
+   */
   readonly dataDir: string;
   readonly process: ChildProcess;
+  /** stdout collected so far (the startup banner: `Erasure: …`, `API: …`, …) */
+  stdout(): string;
   /** stderr collected so far */
   stderr(): string;
   /** SIGTERM and wait */
@@ -29,6 +35,11 @@ export async function makeTempDir(label: string): Promise<string> {
 
 export interface StartOptions {
   readonly dataDir?: string;
+  /**
+   * Drive arguments passed to `coffer server` instead of the single `dataDir`: literal paths (`/tmp/x/d1`
+   * `/tmp/x/d2` …) or ellipsis patterns (`/tmp/x/d{1...4}`), passed as given. The folders are not created here.
+   */
+  readonly driveArgs?: readonly string[];
   readonly env?: Record<string, string>;
   readonly port?: number;
   /** serve TLS with public.crt/private.key from this folder (default: an empty folder, so plain HTTP) */
@@ -36,10 +47,15 @@ export interface StartOptions {
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
-  const dataDir = options.dataDir ?? (await makeTempDir('data'));
-  // Never pick up certificates from the user's ~/.minio/certs by accident.
+  const driveArgs = options.driveArgs !== undefined && options.driveArgs.length > 0 ? options.driveArgs : undefined;
+  const dataDir = options.dataDir ?? (driveArgs ? path.dirname(driveArgs[0]!.split('{')[0]!) : await makeTempDir('data'));
+  // Never pick up certificates from the user's ~/.minio/certs by accident. With driveArgs this is a
+  // folder beside the drives (never created), so no drive gets an unexpected entry.
   const certsDir = options.certsDir ?? path.join(dataDir, '.no-certs');
-  const args = [path.join(repoRoot, 'bin', 'coffer.js'), 'server', '--address', `127.0.0.1:${options.port ?? 0}`, '--certs-dir', certsDir, dataDir];
+  const args = [
+    path.join(repoRoot, 'bin', 'coffer.js'), 'server', '--address', `127.0.0.1:${options.port ?? 0}`, '--certs-dir', certsDir,
+    ...(driveArgs ?? [dataDir]),
+  ];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     // The malloc settings the README recommends for the server (perf-primitives: large Buffers otherwise
@@ -76,6 +92,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     port,
     dataDir,
     process: child,
+    stdout: () => stdout,
     stderr: () => stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
