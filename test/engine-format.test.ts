@@ -31,6 +31,8 @@ import {
 import type { ObjectVersion } from '../engine/meta.ts';
 import { multipartKeyHash, parseKey } from '../engine/paths.ts';
 import { StorageError } from '../engine/types.ts';
+import { BitrotWriter } from '../engine/erasure/bitrot.ts';
+import { createXXHash128 } from 'hash-wasm';
 
 const fixturesDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
@@ -86,7 +88,40 @@ function isInternalError(pattern: RegExp) {
   };
 }
 
+// One drive's copy of an inline object in a 4-drive 2+2 set (format minor version 1: erasure.bitrot). The
+// drive is the set's second and holds shard 1, i.e. the first half of the data: its inline section is
+// that shard framed as XXH3-128 digest ‖ shard bytes (docs/jbod.md §5).
+const erasureShard = inlineData.subarray(0, 7);
+const erasureInline = new BitrotWriter(7, 'xxh3-128').push(erasureShard);
+const erasureVersion: ObjectVersion = {
+  ...inlineVersion,
+  inlineCrc32c: crc32c(erasureInline),
+  erasure: { algorithm: 'rs', dataShards: 2, parityShards: 2, blockSizeBytes: 1048576, index: 1, distribution: [2, 1, 4, 3], bitrot: 'xxh3-128' },
+};
+
 describe('coffer.meta', () => {
+  it('pins a multi-drive copy: minor version 1, erasure.bitrot, a framed inline shard', async () => {
+    const bytes = encodeObjectMeta({ versions: [erasureVersion], inlineData: erasureInline });
+    assert.equal(bytes.readUInt16LE(6), 1, 'minor version 1 once erasure.bitrot is present');
+    const fixture = await fs.readFile(path.join(fixturesDir, 'format-v1/erasure.coffer.meta'));
+    assert.equal(bytes.toString('hex'), fixture.toString('hex'));
+    const decoded = decodeObjectMeta(fixture, true);
+    assert.deepEqual(decoded.versions[0], erasureVersion);
+    // The frame is digest ‖ shard, the digest an independent XXH3-128 of the shard (big-endian).
+    const digest = (await createXXHash128()).init().update(erasureShard).digest('hex');
+    assert.equal(decoded.inlineData.toString('hex'), digest + erasureShard.toString('hex'));
+    // A single-drive record is unchanged by the new field: still minor version 0.
+    assert.equal(encodeObjectMeta({ versions: [inlineVersion], inlineData }).readUInt16LE(6), 0);
+  });
+
+  it('refuses a multi-drive version without a bitrot algorithm or with a bad layout', () => {
+    const { bitrot: _bitrot, ...unframed } = erasureVersion.erasure;
+    const noBitrot = encodeObjectMeta({ versions: [{ ...erasureVersion, erasure: unframed }], inlineData: erasureInline });
+    assert.throws(() => decodeObjectMeta(noBitrot, true), isInternalError(/without erasure.bitrot/));
+    const badLayout = encodeObjectMeta({ versions: [{ ...erasureVersion, erasure: { ...erasureVersion.erasure, distribution: [1, 2] } }], inlineData: erasureInline });
+    assert.throws(() => decodeObjectMeta(badLayout, true), isInternalError(/shard count/));
+  });
+
   it('has the documented frame: magic, versions, length, msgpack body, CRC32C, inline data', async () => {
     const bytes = encodeObjectMeta({ versions: [inlineVersion], inlineData });
     assert.equal(bytes.toString('latin1', 0, 4), 'COF1');
