@@ -48,7 +48,8 @@ export function encryptBody(
     tally.md5Hex = md5.digest('hex');
     tally.sizeBytes = sizeBytes;
   }
-  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), poolFor(pool, expectedSizeBytes));
+  // recycle: every engine writer (stageBody, the erasure writer) copies each chunk before pulling the next.
+  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), poolFor(pool, expectedSizeBytes), { recycle: true });
 }
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */

@@ -106,6 +106,31 @@ for (const threads of [0, 1, 2]) {
     });
   });
 
+  test(`threads=${threads}: recycling streams give the same bytes and reuse a bounded set of buffers`, async () => {
+    await withPool(threads, async (pool) => {
+      const random = prng(2000 + threads);
+      for (const sizeBytes of [...sizesBytes, 20 * blockBytes + 5]) {
+        const { key, nonce } = streamKey();
+        const plaintext = randomBytes(sizeBytes);
+        const expected = sizeBytes === 0 ? Buffer.alloc(0) : sealPackages(key, nonce, 0, plaintext, true);
+        const maxInFlight = 3;
+        // A recycled chunk is valid until the next pull: copy it at once, as the engine's writers do.
+        const pieces: Buffer[] = [];
+        const backings = new Set<ArrayBufferLike>();
+        for await (const piece of encryptStreamPooled(randomChunks(plaintext, random), key, nonce, pool, { blockBytes, maxInFlight, recycle: true })) {
+          pieces.push(Buffer.from(piece));
+          backings.add(piece.buffer);
+        }
+        assert.ok(Buffer.concat(pieces).equals(expected), `size ${sizeBytes}`);
+        if (threads === 0 && sizeBytes > 10 * blockBytes) {
+          // 21 blocks through at most maxInFlight + a few output buffers. (A buffer moved to a worker and
+          // back is a new ArrayBuffer object over the same memory, so identity is only checked inline.)
+          assert.ok(backings.size <= maxInFlight + 3, `${backings.size} distinct output buffers for ${pieces.length} blocks`);
+        }
+      }
+    });
+  });
+
   test(`threads=${threads}: tamper, truncation, splicing and trailing data surface as DareError`, async () => {
     await withPool(threads, async (pool) => {
       const { key, nonce } = streamKey();

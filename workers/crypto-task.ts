@@ -9,7 +9,7 @@
 
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { openPackages, sealPackages } from './dare.ts';
+import { openPackages, sealPackages, sealPackagesInto } from './dare.ts';
 
 export interface SealTask {
   readonly key: Uint8Array;
@@ -18,6 +18,8 @@ export interface SealTask {
   /** transferred from the calling thread; owns its whole ArrayBuffer */
   readonly plaintext: Uint8Array;
   readonly final: boolean;
+  /** transferred too: seal into it and send both buffers back (recycling; see BlockCipherPool.sealRecycled) */
+  readonly output?: Uint8Array;
 }
 
 export interface OpenTask {
@@ -35,7 +37,9 @@ export interface SerializedError {
   readonly fields: Readonly<Record<string, string | number | boolean>>;
 }
 
-export type SealResult = { readonly ok: true; readonly ciphertext: Uint8Array } | { readonly ok: false; readonly error: SerializedError };
+export type SealResult =
+  | { readonly ok: true; readonly ciphertext: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array }
+  | { readonly ok: false; readonly error: SerializedError };
 
 export type OpenResult =
   | { readonly ok: true; readonly plaintext: Uint8Array; readonly final: boolean; readonly nonce: Uint8Array }
@@ -94,6 +98,17 @@ function moveResult<T extends object>(value: T, buffers: readonly ArrayBuffer[])
 
 export function seal(task: SealTask): SealResult {
   let ciphertext: Uint8Array<ArrayBuffer>;
+  if (task.output !== undefined) {
+    const output = task.output as Uint8Array<ArrayBuffer>;
+    const plaintext = task.plaintext as Uint8Array<ArrayBuffer>;
+    let sealedBytes: number;
+    try {
+      sealedBytes = sealPackagesInto(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, plaintext, task.final, asBuffer(output));
+    } catch (error) {
+      return { ok: false, error: serializeError(error) };
+    }
+    return moveResult({ ok: true, ciphertext: output, sealedBytes, plaintext }, [output.buffer, plaintext.buffer]);
+  }
   try {
     const sealed = sealPackages(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final);
     ciphertext = ownedView(sealed);

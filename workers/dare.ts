@@ -130,6 +130,24 @@ function sealInto(
 }
 
 /**
+ * sealPackages into a caller's buffer (reused across blocks to spare the garbage collector): `out` must
+ * hold at least the sealed size; returns the bytes written at its start.
+ */
+export function sealPackagesInto(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Uint8Array, final: boolean, out: Buffer): number {
+  assertKey(key);
+  assertInvariant(nonce.length === dareNonceBytes, `nonce must be ${dareNonceBytes} bytes`);
+  assertSequence(firstSequence);
+  assertInvariant(final || plaintext.length % darePayloadBytesMax === 0, 'non-final plaintext must be whole packages');
+  const packageCount = Math.ceil(plaintext.length / darePayloadBytesMax);
+  assertInvariant(firstSequence + packageCount - 1 <= dareSequenceMax || packageCount === 0, 'more than 2^32 packages');
+  const sealedBytes = final ? encryptedSizeBytes(plaintext.length) : packageCount * darePackageBytesMax;
+  assertInvariant(out.length >= sealedBytes, `output of ${out.length} bytes is too small for ${sealedBytes}`);
+  const written = sealInto(key, nonce, firstSequence, plaintext, final, out, 0);
+  assertInvariant(written === sealedBytes, 'sealed size');
+  return written;
+}
+
+/**
  * Seal `plaintext` as consecutive packages starting at sequence `firstSequence`. `plaintext.length` must
  * be a multiple of 64 KiB unless `final` (then the last package gets the final flag; empty plaintext with
  * `final` gives 0 bytes, as sio does). The nonce's flag bit is ignored (forced per package, like sio),

@@ -24,6 +24,23 @@ export interface PooledStreamOptions {
   readonly maxInFlight?: number;
 }
 
+export interface PooledEncryptOptions extends PooledStreamOptions {
+  /**
+   * Reuse block buffers (plaintext blocks and sealed outputs) instead of allocating two per block: a
+   * yielded chunk is then only valid until the consumer pulls the next one (every engine writer copies
+   * it into its write batch at once). Spares the garbage collector ~2 MiB of external memory per MiB.
+   */
+  readonly recycle?: boolean;
+}
+
+interface SealedBlock {
+  readonly ciphertext: Buffer;
+  /** recycling: the output buffer holding `ciphertext`, reusable once the consumer moved on */
+  readonly output?: Buffer;
+  /** recycling: the plaintext block, reusable now (only blocks this stream allocated) */
+  readonly plaintext?: Buffer;
+}
+
 function assertInvariant(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`encrypt-stream: invariant violated: ${message}`);
 }
@@ -88,46 +105,67 @@ export async function* encryptStreamPooled(
   key: Buffer,
   nonce: Buffer,
   pool: BlockCipherPool,
-  options?: PooledStreamOptions,
+  options?: PooledEncryptOptions,
 ): AsyncGenerator<Buffer> {
   const { blockBytes, maxInFlight } = checkOptions(options);
+  const recycle = options?.recycle === true;
+  const cipherBlockBytes = (blockBytes / darePayloadBytesMax) * darePackageBytesMax;
+  const freeBlocks: Buffer[] = [];
+  const freeOutputs: Buffer[] = [];
+  const freeBuffersMax = maxInFlight + 2;
   assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
   assertInvariant(nonce.length === dareNonceBytes, `nonce must be ${dareNonceBytes} bytes`);
   const packagesPerBlock = blockBytes / darePayloadBytesMax;
   // Inline, a block is sealed synchronously inside pool.seal(), so a view into the source's chunk is safe
   // and saves a copy; a pool would need the bytes after we pull the next chunk, so it gets its own copy.
   const zeroCopy = pool.threads === 0;
-  const window = new OrderedWindow<Buffer>();
+  const window = new OrderedWindow<SealedBlock>();
   let nextSequence = 0;
   let filling: Buffer | undefined;
   let fillingBytes = 0;
   // A full block: whether it is the final one is only known at the next byte or the end of the input.
   let held: Buffer | undefined;
 
-  const submit = (block: Buffer, final: boolean): void => {
+  const submit = (block: Buffer, final: boolean, ownsBlock = true): void => {
     assertInvariant(window.length < maxInFlight, 'window overflow');
-    window.push(pool.seal(key, nonce, nextSequence, block, final));
+    if (recycle) {
+      const output = freeOutputs.pop() ?? Buffer.allocUnsafeSlow(cipherBlockBytes);
+      window.push(
+        pool.sealRecycled(key, nonce, nextSequence, block, final, output).then((sealed) => {
+          const whole = sealed.plaintext.byteOffset === 0 && sealed.plaintext.buffer.byteLength === blockBytes;
+          return { ciphertext: sealed.ciphertext, output: sealed.output, ...(ownsBlock && whole ? { plaintext: Buffer.from(sealed.plaintext.buffer, 0, blockBytes) } : {}) };
+        }),
+      );
+    } else {
+      window.push(pool.seal(key, nonce, nextSequence, block, final).then((ciphertext) => ({ ciphertext })));
+    }
     nextSequence += packagesPerBlock;
   };
+  /** Yield one sealed block; its buffers go back to the free lists (the output once the consumer resumes). */
+  function* emit(sealed: SealedBlock): Generator<Buffer> {
+    if (sealed.plaintext !== undefined && freeBlocks.length < freeBuffersMax) freeBlocks.push(sealed.plaintext);
+    yield sealed.ciphertext;
+    if (sealed.output !== undefined && freeOutputs.length < freeBuffersMax) freeOutputs.push(sealed.output);
+  }
 
   try {
     for await (const chunk of source) {
       let offset = 0;
       while (offset < chunk.byteLength) {
         if (held !== undefined) {
-          while (window.length >= maxInFlight) yield await window.shift();
+          while (window.length >= maxInFlight) yield* emit(await window.shift());
           submit(held, false);
           held = undefined;
         }
         const remainingBytes = chunk.byteLength - offset;
         if (zeroCopy && fillingBytes === 0 && remainingBytes > blockBytes) {
           // More bytes follow in this very chunk, so this block is not final: seal it now, in place.
-          while (window.length >= maxInFlight) yield await window.shift();
-          submit(Buffer.from(chunk.buffer, chunk.byteOffset + offset, blockBytes), false);
+          while (window.length >= maxInFlight) yield* emit(await window.shift());
+          submit(Buffer.from(chunk.buffer, chunk.byteOffset + offset, blockBytes), false, false);
           offset += blockBytes;
           continue;
         }
-        filling ??= Buffer.allocUnsafeSlow(blockBytes); // owns its ArrayBuffer, so it can be transferred
+        filling ??= freeBlocks.pop() ?? Buffer.allocUnsafeSlow(blockBytes); // owns its ArrayBuffer, so it can be transferred
         const takeBytes = Math.min(blockBytes - fillingBytes, remainingBytes);
         filling.set(chunk.subarray(offset, offset + takeBytes), fillingBytes);
         fillingBytes += takeBytes;
@@ -138,26 +176,26 @@ export async function* encryptStreamPooled(
           fillingBytes = 0;
         }
       }
-      while (window.headSettled) yield await window.shift();
+      while (window.headSettled) yield* emit(await window.shift());
       // Backpressure: do not pull more input while the window is full.
-      while (window.length >= maxInFlight) yield await window.shift();
+      while (window.length >= maxInFlight) yield* emit(await window.shift());
     }
     if (fillingBytes > 0) {
       assertInvariant(filling !== undefined, 'filling block');
       if (held !== undefined) {
-        while (window.length >= maxInFlight) yield await window.shift();
+        while (window.length >= maxInFlight) yield* emit(await window.shift());
         submit(held, false);
         held = undefined;
       }
-      while (window.length >= maxInFlight) yield await window.shift();
+      while (window.length >= maxInFlight) yield* emit(await window.shift());
       submit(filling.subarray(0, fillingBytes), true);
       filling = undefined;
     } else if (held !== undefined) {
-      while (window.length >= maxInFlight) yield await window.shift();
+      while (window.length >= maxInFlight) yield* emit(await window.shift());
       submit(held, true);
       held = undefined;
     }
-    while (window.length > 0) yield await window.shift();
+    while (window.length > 0) yield* emit(await window.shift());
   } finally {
     await window.abandon();
   }

@@ -8,7 +8,7 @@
 // `measuredPoolThreads` records the decision (1 thread: the main thread is busy with MD5 during a PUT).
 
 import { Piscina } from 'piscina';
-import { DareError, openPackages, sealPackages, type DareErrorReason } from './dare.ts';
+import { DareError, openPackages, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
 import type { OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError } from './crypto-task.ts';
 import { asBuffer, ownedView } from './crypto-task.ts';
 
@@ -20,6 +20,11 @@ export interface BlockCipherPool {
    * not own its whole ArrayBuffer (a slice, a pooled small Buffer) is copied first instead.
    */
   seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer>;
+  /**
+   * seal() into `output` (which must own its ArrayBuffer and hold the sealed size); both buffers are
+   * handed back for reuse, so a stream allocates no new block per block. `ciphertext` is a view of `output`.
+   */
+  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal>;
   /** `ciphertext` is transferred like `plaintext` in seal(). Tamper → rejects with the DareError. */
   open(
     key: Buffer,
@@ -31,6 +36,14 @@ export interface BlockCipherPool {
   readonly queueDepth: number;
   /** waits for the tasks already submitted, then ends the worker threads; later calls reject */
   close(): Promise<void>;
+}
+
+export interface RecycledSeal {
+  readonly ciphertext: Buffer;
+  /** the plaintext block, back for reuse (the same buffer inline; moved back from the worker otherwise) */
+  readonly plaintext: Buffer;
+  /** the whole output buffer, for reuse once `ciphertext` has been consumed */
+  readonly output: Buffer;
 }
 
 /** Upper bound on pool threads (and on COFFER_POOL_THREADS): more than the cores only adds switching. */
@@ -99,6 +112,16 @@ class InlineBlockCipherPool implements BlockCipherPool {
     }
   }
 
+  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal> {
+    if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    try {
+      const sealedBytes = sealPackagesInto(key, nonce, firstSequence, plaintext, final, output);
+      return Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
     try {
@@ -153,6 +176,16 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     const result = await this.#run<SealResult>(task, 'seal', [owned.buffer]);
     if (!result.ok) throw rebuildError(result.error);
     return asBuffer(result.ciphertext);
+  }
+
+  async sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal> {
+    const ownedPlaintext = ownedView(plaintext);
+    const ownedOutput = ownedView(output);
+    const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: ownedPlaintext, final, output: ownedOutput };
+    const result = await this.#run<SealResult>(task, 'seal', [ownedPlaintext.buffer, ownedOutput.buffer]);
+    if (!result.ok) throw rebuildError(result.error);
+    const returnedOutput = asBuffer(result.ciphertext);
+    return { ciphertext: returnedOutput.subarray(0, result.sealedBytes), plaintext: asBuffer(result.plaintext!), output: returnedOutput };
   }
 
   async open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
