@@ -98,7 +98,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
     `Coffer is serving ${drives.join(' ')}`,
     ...(engine.erasure === undefined
       ? []
-      : [`Erasure: 1 set of ${plan.setSize} drives (${plan.dataShards} data + ${plan.parityShards} parity)`]),
+      : [`Erasure: ${plan.setCount} ${plan.setCount === 1 ? 'set' : 'sets'} of ${plan.setSize} drives (${plan.dataShards} data + ${plan.parityShards} parity)`]),
     `API: ${running.endpoint}`,
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,

@@ -1,11 +1,13 @@
 // Which engine serves the drives on the command line: one drive is the single-drive FsEngine (MinIO's
-// xl-single), 2–16 drives are one erasure set (engine/set/). Drive arguments use MinIO's ellipsis syntax.
+// xl-single), 2–16 drives one erasure set, more drives several sets of equal size (engine/set/). Drive
+// arguments use MinIO's ellipsis syntax.
 
 import { expandDrivePools } from './erasure/ellipsis.ts';
 import { planSets, SetPlanError } from './erasure/sets.ts';
 import type { SetPlan, StorageEnv } from './erasure/sets.ts';
 import { FsEngine } from './fs-engine.ts';
 import { ErasureSetEngine } from './set/set-engine.ts';
+import { ErasureSetsEngine } from './set/sets-engine.ts';
 import type { ObjectEngine } from './types.ts';
 import type { BlockCipherPool } from '../workers/pool.ts';
 
@@ -34,14 +36,14 @@ export async function openEngine(driveArgs: readonly string[], options: OpenEngi
   const plan = planSets(pool.drives.length, options.env, { rangeLengths: pool.rangeLengths });
   const drives = pool.drives;
   if (plan.singleDrive) return { engine: await FsEngine.open([drives[0]!], { cipherPool: options.cipherPool }), drives, plan };
-  if (plan.setCount > 1) {
-    throw new SetPlanError(`${drives.length} drives make ${plan.setCount} sets of ${plan.setSize}; this build serves one set (2 to 16 drives)`);
-  }
-  const engine = await ErasureSetEngine.open(drives, {
+  const setOptions = {
     cipherPool: options.cipherPool,
     parityShards: plan.parityShards,
     ...(options.onShardError === undefined ? {} : { onShardError: options.onShardError }),
     scannerIntervalMs: options.scannerIntervalMs ?? defaultScannerIntervalMs,
-  });
+  };
+  const engine = plan.setCount === 1
+    ? await ErasureSetEngine.open(drives, setOptions)
+    : await ErasureSetsEngine.open(drives, plan.setSize, setOptions);
   return { engine, drives, plan };
 }

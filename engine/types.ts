@@ -226,6 +226,7 @@ export interface DriveStatus {
 
 /** What a multi-drive (erasure-coded) engine offers operators beyond S3. */
 export interface ErasureControl {
+  readonly sets: number;
   readonly setSize: number;
   readonly dataShards: number;
   readonly parityShards: number;

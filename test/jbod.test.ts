@@ -457,9 +457,9 @@ class Deployment {
 }
 
 /** The `Erasure: …` startup line, printed before `API:`. */
-function assertErasureLine(server: TestServer, drives: number, data: number, parity: number): void {
+function assertErasureLine(server: TestServer, drives: number, data: number, parity: number, sets = 1): void {
   const stdout = server.stdout();
-  const line = `Erasure: 1 set of ${drives} drives (${data} data + ${parity} parity)`;
+  const line = `Erasure: ${sets} ${sets === 1 ? 'set' : 'sets'} of ${drives} drives (${data} data + ${parity} parity)`;
   const at = stdout.split('\n').indexOf(line);
   assert.ok(at >= 0, `startup prints ${JSON.stringify(line)}; stdout:\n${stdout}`);
   const api = stdout.split('\n').findIndex((l) => l.startsWith('API: '));
@@ -939,6 +939,52 @@ describe('multi-drive erasure sets (JBOD)', () => {
       if (mounted) {
         await execFileAsync('umount', [small]).catch(() => execFileAsync('umount', ['-l', small]).catch(() => undefined));
       }
+      await removeDir(root);
+    }
+  });
+
+  it('spreads objects over 2 sets of 10 drives (d{1...20}) and survives losing 4 drives of each set', { timeout: 120_000 }, async () => {
+    const root = await makeTempDir('jbod-sets');
+    const bucket = 'sets';
+    const drives = await makeDrives(root, 20);
+    const deployment = new Deployment(drives, serverEnv({ MINIO_STORAGE_CLASS_STANDARD: '' }), [`${root}/d{1...20}`]);
+    try {
+      assertErasureLine(await deployment.start(), 10, 6, 4, 2);
+      const formats = await Promise.all(drives.map(readFormat));
+      assert.equal(new Set(formats.map((format) => format.deploymentId)).size, 1, 'one deployment');
+      assert.deepEqual(formats[0]!.sets.map((set) => set.length), [10, 10], 'two sets of 10 in format.json');
+      formats.forEach((format, index) => assert.equal(format.thisDriveId, format.sets[Math.floor(index / 10)]![index % 10], `drive ${index + 1} position`));
+
+      await deployment.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const expected = new Map<string, Expected>();
+      for (let index = 0; index < 40; index++) {
+        const key = `obj/${index}`;
+        const sizeBytes = index % 5 === 0 ? 3 * MiB + index : index * 977;
+        const body = content(`sets:${key}`, sizeBytes);
+        const sse = index % 7 === 0;
+        await putBody(deployment.s3, bucket, key, body, { sse, multipart: index === 35 });
+        expected.set(key, { sha: sha256(body), sizeBytes: body.length, sse });
+      }
+      // Each object lives in exactly one set: on all 10 drives of it, on none of the other.
+      const inSet = [0, 0];
+      for (const key of expected.keys()) {
+        const holders = await Promise.all(drives.map((drive) => exists(path.join(objectDir(drive, bucket, key), 'coffer.meta'))));
+        const first = holders.slice(0, 10).filter(Boolean).length;
+        const second = holders.slice(10).filter(Boolean).length;
+        assert.ok((first === 10 && second === 0) || (first === 0 && second === 10), `${key}: ${first} + ${second} copies`);
+        inSet[first === 10 ? 0 : 1]! += 1;
+      }
+      assert.ok(inSet[0]! > 5 && inSet[1]! > 5, `both sets hold objects: ${inSet.join(' / ')}`);
+      await assertListsExactly(deployment.s3, bucket, expected, '2 sets');
+
+      // Losing parity-many (4) drives in each set loses nothing.
+      for (const index of [0, 3, 5, 9, 10, 12, 17, 19]) await removeDir(drives[index]!);
+      await verifyAll(deployment.s3, bucket, expected, '2 sets, 8 drives gone');
+      await assertListsExactly(deployment.s3, bucket, expected, '2 sets, 8 drives gone');
+      const states = await waitForDrives(deployment.endpoint, '8 drives offline', (all) => all.filter((drive) => drive.state === 'offline').length === 8, 10_000);
+      assert.equal(states.length, 20);
+    } finally {
+      await deployment.stop();
       await removeDir(root);
     }
   });

@@ -57,7 +57,7 @@ export async function adminInfo(ctx: RequestContext): Promise<void> {
     drives,
     ...(erasure === undefined
       ? {}
-      : { erasure: { sets: 1, setSize: erasure.setSize, dataShards: erasure.dataShards, parityShards: erasure.parityShards, shardErrors: erasure.shardErrors, objectsHealed: erasure.objectsHealed } }),
+      : { erasure: { sets: erasure.sets, setSize: erasure.setSize, dataShards: erasure.dataShards, parityShards: erasure.parityShards, shardErrors: erasure.shardErrors, objectsHealed: erasure.objectsHealed } }),
     kms: await ctx.observe.kmsStatus(),
     buckets: (await ctx.engine.listBuckets()).length,
   };

@@ -52,57 +52,69 @@ export class DriveSet {
   }
 
   /**
-   * Open the set on `drivePaths` (command-line order). `minOnline` drives must be present (formatted or
-   * fresh); fresh drives come back marked `healing`.
+   * Format (or check) every drive of the deployment (command-line order, cut into sets of `setSize`) and
+   * return one DriveSet per set. Each set needs `minOnline` drives present (formatted or fresh); fresh
+   * drives come back marked `healing`.
    */
-  static async open(drivePaths: readonly string[], minOnline: number): Promise<DriveSet> {
+  static async openAll(drivePaths: readonly string[], setSize: number, minOnline: number): Promise<DriveSet[]> {
+    if (!Number.isInteger(setSize) || setSize < 1 || drivePaths.length % setSize !== 0) {
+      throw new DriveSetError(`${drivePaths.length} drives do not divide into sets of ${setSize}`);
+    }
     const probes = await Promise.all(drivePaths.map((drivePath) => Drive.probeFormat(drivePath)));
     const formatted = probes.flatMap((probe, index) => (probe.state === 'formatted' ? [{ index, format: probe.format }] : []));
+    const setCount = drivePaths.length / setSize;
     let reference: DriveFormat;
     if (formatted.length === 0) {
       // A new deployment: create the missing directories (nothing is on them yet, so nothing is adopted).
-      const ids = drivePaths.map(() => randomUUID());
-      reference = { version: formatVersion, format: formatName, deploymentId: randomUUID(), thisDriveId: ids[0]!, sets: [ids] };
+      const layout = Array.from({ length: setCount }, () => Array.from({ length: setSize }, () => randomUUID()));
+      reference = { version: formatVersion, format: formatName, deploymentId: randomUUID(), thisDriveId: layout[0]![0]!, sets: layout };
       for (const drivePath of drivePaths) await fs.mkdir(drivePath, { recursive: true });
     } else {
-      reference = DriveSet.#referenceFormat(drivePaths, formatted);
+      reference = DriveSet.#referenceFormat(drivePaths, setSize, formatted);
     }
-    const ids = reference.sets[0]!;
-    const slots: Slot[] = [];
-    for (let index = 0; index < drivePaths.length; index++) {
-      const drivePath = drivePaths[index]!;
-      const probe = formatted.length === 0 ? { state: 'fresh' as const } : probes[index]!;
-      const slot: Slot = { path: drivePath, driveId: ids[index]!, drive: undefined, healing: false, probing: undefined };
-      slots.push(slot);
-      if (probe.state === 'missing') continue;
-      const format: DriveFormat = { ...reference, thisDriveId: ids[index]! };
-      if (probe.state === 'fresh') {
-        await Drive.writeFormat(drivePath, format);
-        slot.healing = formatted.length > 0; // a replaced drive; a brand-new deployment has nothing to heal
+    const sets: DriveSet[] = [];
+    for (let setIndex = 0; setIndex < setCount; setIndex++) {
+      const ids = reference.sets[setIndex]!;
+      const slots: Slot[] = [];
+      for (let position = 0; position < setSize; position++) {
+        const index = setIndex * setSize + position;
+        const drivePath = drivePaths[index]!;
+        const probe = formatted.length === 0 ? { state: 'fresh' as const } : probes[index]!;
+        const slot: Slot = { path: drivePath, driveId: ids[position]!, drive: undefined, healing: false, probing: undefined };
+        slots.push(slot);
+        if (probe.state === 'missing') continue;
+        const format: DriveFormat = { ...reference, thisDriveId: ids[position]! };
+        if (probe.state === 'fresh') {
+          await Drive.writeFormat(drivePath, format);
+          slot.healing = formatted.length > 0; // a replaced drive; a brand-new deployment has nothing to heal
+        }
+        slot.drive = await Drive.attach(drivePath, format);
       }
-      slot.drive = await Drive.attach(drivePath, format);
+      const online = slots.filter((slot) => slot.drive !== undefined).length;
+      if (online < minOnline) {
+        const missing = slots.filter((slot) => slot.drive === undefined).map((slot) => slot.path);
+        const which = setCount > 1 ? ` of set ${setIndex + 1}` : '';
+        throw new DriveSetError(`only ${online} of ${slots.length} drives${which} are present, ${minOnline} needed; missing: ${missing.join(', ')}`);
+      }
+      sets.push(new DriveSet(reference, slots));
     }
-    const online = slots.filter((slot) => slot.drive !== undefined).length;
-    if (online < minOnline) {
-      const missing = slots.filter((slot) => slot.drive === undefined).map((slot) => slot.path);
-      throw new DriveSetError(`only ${online} of ${slots.length} drives are present, ${minOnline} needed; missing: ${missing.join(', ')}`);
-    }
-    return new DriveSet(reference, slots);
+    return sets;
   }
 
   /** The deployment's format as the formatted drives agree on it; refuses foreign or moved drives. */
-  static #referenceFormat(drivePaths: readonly string[], formatted: readonly { index: number; format: DriveFormat }[]): DriveFormat {
+  static #referenceFormat(drivePaths: readonly string[], setSize: number, formatted: readonly { index: number; format: DriveFormat }[]): DriveFormat {
     const byDeployment = new Map<string, number>();
     for (const { format } of formatted) byDeployment.set(format.deploymentId, (byDeployment.get(format.deploymentId) ?? 0) + 1);
     const [deploymentId] = [...byDeployment.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]!;
     const reference = formatted.find((entry) => entry.format.deploymentId === deploymentId)!.format;
     const layout = reference.sets;
-    if (layout.length !== 1 || layout[0]!.length !== drivePaths.length) {
+    if (layout.length * setSize !== drivePaths.length || layout.some((set) => set.length !== setSize)) {
       const driveCount = layout.reduce((sum, set) => sum + set.length, 0);
       throw new DriveSetError(
-        `${drivePaths[formatted[0]!.index]}: belongs to a deployment of ${driveCount} drives in ${layout.length} set(s), but ${drivePaths.length} drives were given`,
+        `${drivePaths[formatted[0]!.index]}: belongs to a deployment of ${driveCount} drives in ${layout.length} set(s) of ${layout[0]?.length ?? 0}, but ${drivePaths.length} drives in sets of ${setSize} were given`,
       );
     }
+    const flat = layout.flat();
     for (const { index, format } of formatted) {
       const drivePath = drivePaths[index]!;
       if (format.deploymentId !== deploymentId) {
@@ -111,12 +123,11 @@ export class DriveSet {
       if (JSON.stringify(format.sets) !== JSON.stringify(layout)) {
         throw new DriveFormatError(drivePath, 'its format.json disagrees with the other drives on the set layout');
       }
-      const expectedId = layout[0]![index]!;
-      if (format.thisDriveId !== expectedId) {
-        const position = layout[0]!.indexOf(format.thisDriveId);
+      if (format.thisDriveId !== flat[index]) {
+        const position = flat.indexOf(format.thisDriveId);
         throw new DriveFormatError(
           drivePath,
-          position < 0 ? 'is not a drive of this deployment' : `is drive ${position + 1} of the set but was given as drive ${index + 1}: keep the command-line order`,
+          position < 0 ? 'is not a drive of this deployment' : `is drive ${position + 1} of the deployment but was given as drive ${index + 1}: keep the command-line order`,
         );
       }
     }

@@ -115,8 +115,12 @@ export class ErasureSetEngine implements ObjectEngine {
 
   /** Open the set on its drives (command-line order), healing fresh or returning drives in the background. */
   static async open(drivePaths: readonly string[], options: SetEngineOptions): Promise<ErasureSetEngine> {
-    const dataShards = drivePaths.length - options.parityShards;
-    const set = await DriveSet.open(drivePaths, dataShards);
+    const [set] = await DriveSet.openAll(drivePaths, drivePaths.length, drivePaths.length - options.parityShards);
+    return ErasureSetEngine.start(set!, options);
+  }
+
+  /** Serve an opened drive set: start its drive monitor, the heal of fresh drives, and the scanner. */
+  static start(set: DriveSet, options: SetEngineOptions): ErasureSetEngine {
     const engine = new ErasureSetEngine(set, options);
     set.startMonitor((index) => engine.healer.healDriveInBackground(index));
     for (let index = 0; index < set.size; index++) if (set.isHealing(index)) engine.healer.healDriveInBackground(index);
@@ -147,6 +151,7 @@ export class ErasureSetEngine implements ObjectEngine {
   get erasure(): ErasureControl {
     const engine = this;
     return {
+      sets: 1,
       setSize: this.set.size,
       dataShards: this.dataShards,
       parityShards: this.parityShards,
@@ -524,52 +529,33 @@ export class ErasureSetEngine implements ObjectEngine {
   // ------------------------------------------------------------------------------------------ listing
 
   /** Object candidates of every online drive, merged in key order (each key once, with its drives). */
-  async *walkMerged(bucket: string, prefix: string, cursor: WalkCursor): AsyncGenerator<MergedCandidate> {
-    const walkers: { drive: number; iterator: AsyncIterator<ObjectCandidate>; head: ObjectCandidate | undefined }[] = [];
+  walkMerged(bucket: string, prefix: string, cursor: WalkCursor): AsyncGenerator<MergedCandidate> {
+    const streams: AsyncIterable<MergedCandidate>[] = [];
     for (let index = 0; index < this.set.size; index++) {
       const drive = this.set.drive(index);
       if (drive === undefined) continue;
-      walkers.push({ drive: index, iterator: walkObjectCandidates(drive.paths.bucketDir(bucket), prefix, cursor)[Symbol.asyncIterator](), head: undefined });
+      streams.push(driveCandidates(walkObjectCandidates(drive.paths.bucketDir(bucket), prefix, cursor)));
     }
-    const advance = async (walker: (typeof walkers)[number]): Promise<void> => {
-      try {
-        const next = await walker.iterator.next();
-        walker.head = next.done ? undefined : next.value;
-      } catch {
-        walker.head = undefined; // this drive failed mid-walk; the others still list
-      }
-    };
-    await Promise.all(walkers.map(advance));
-    for (;;) {
-      let smallest: string | undefined;
-      for (const walker of walkers) {
-        if (walker.head !== undefined && (smallest === undefined || compareUtf8(walker.head.key, smallest) < 0)) smallest = walker.head.key;
-      }
-      if (smallest === undefined) return;
-      const holders = walkers.filter((walker) => walker.head?.key === smallest);
-      const candidate: MergedCandidate = { key: smallest, objectDirs: holders.map((walker) => walker.head!.objectDir) };
-      yield candidate;
-      await Promise.all(holders.map(advance));
+    return mergeCandidates(streams);
+  }
+
+  /** What a listing shows for a key found by a walk: its info, or undefined (absent by quorum, unreadable). */
+  async infoForListing(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const { version } = await this.readVersion(bucket, parseKey(key), false);
+      return toObjectInfo(bucket, key, version);
+    } catch (error) {
+      // Absent by quorum, or unreadable: GET/HEAD report it; one object must not break the listing.
+      if (error instanceof StorageError && (error.kind === 'NoSuchKey' || error.kind === 'SlowDown' || error.kind === 'InternalError')) return undefined;
+      throw error;
     }
   }
 
   #listSource(bucket: string): ListObjectsSource<MergedCandidate> {
     return {
       walk: (prefix, cursor) => this.walkMerged(bucket, prefix, cursor),
-      loadInfo: async (candidate) => {
-        try {
-          const { version } = await this.readVersion(bucket, parseKey(candidate.key), false);
-          return toObjectInfo(bucket, candidate.key, version);
-        } catch (error) {
-          // Absent by quorum, or unreadable: GET/HEAD report it; one object must not break the listing.
-          if (error instanceof StorageError && (error.kind === 'NoSuchKey' || error.kind === 'SlowDown' || error.kind === 'InternalError')) return undefined;
-          throw error;
-        }
-      },
-      hasObject: async (candidate) => {
-        for (const objectDir of candidate.objectDirs) if (await objectExists(objectDir)) return true;
-        return false;
-      },
+      loadInfo: (candidate) => this.infoForListing(bucket, candidate.key),
+      hasObject: (candidate) => candidateHasObject(candidate),
     };
   }
 
@@ -626,6 +612,43 @@ export interface MergedCandidate {
   readonly key: string;
   /** the object dir on each drive that listed the key */
   readonly objectDirs: readonly string[];
+}
+
+async function* driveCandidates(walk: AsyncIterable<ObjectCandidate>): AsyncGenerator<MergedCandidate> {
+  for await (const candidate of walk) yield { key: candidate.key, objectDirs: [candidate.objectDir] };
+}
+
+/** Whether any drive that listed the candidate holds an object there (not just a prefix directory). */
+export async function candidateHasObject(candidate: MergedCandidate): Promise<boolean> {
+  for (const objectDir of candidate.objectDirs) if (await objectExists(objectDir)) return true;
+  return false;
+}
+
+/**
+ * Merge sorted candidate streams (drives of a set, or sets of a deployment) into one sorted stream with
+ * each key once, its object dirs combined. Pulls one item per stream at a time: memory stays bounded.
+ */
+export async function* mergeCandidates(streams: readonly AsyncIterable<MergedCandidate>[]): AsyncGenerator<MergedCandidate> {
+  const heads = streams.map((stream) => ({ iterator: stream[Symbol.asyncIterator](), head: undefined as MergedCandidate | undefined }));
+  const advance = async (entry: (typeof heads)[number]): Promise<void> => {
+    try {
+      const next = await entry.iterator.next();
+      entry.head = next.done ? undefined : next.value;
+    } catch {
+      entry.head = undefined; // this stream failed mid-walk; the others still list
+    }
+  };
+  await Promise.all(heads.map(advance));
+  for (;;) {
+    let smallest: string | undefined;
+    for (const entry of heads) {
+      if (entry.head !== undefined && (smallest === undefined || compareUtf8(entry.head.key, smallest) < 0)) smallest = entry.head.key;
+    }
+    if (smallest === undefined) return;
+    const holders = heads.filter((entry) => entry.head?.key === smallest);
+    yield { key: smallest, objectDirs: holders.flatMap((entry) => entry.head!.objectDirs) };
+    await Promise.all(holders.map(advance));
+  }
 }
 
 /** Stored bytes of an erasure-coded version: decoded from the shards of the agreeing drives. */

@@ -308,7 +308,7 @@ export class SetMultipart {
   }
 
   /** Uploads that a quorum of drives hold (union of the drives' scans). */
-  async #scan(bucket: string, prefix: string, stopAtFirst: boolean): Promise<UploadMeta[]> {
+  async scan(bucket: string, prefix: string, stopAtFirst: boolean): Promise<UploadMeta[]> {
     const scans = await onEachDrive(this.#engine.set, (drive) => scanUploadsOnDrive(drive, bucket, prefix, stopAtFirst));
     const byId = new Map<string, { upload: UploadMeta; count: number }>();
     for (const scan of scans) {
@@ -324,12 +324,12 @@ export class SetMultipart {
   }
 
   async hasUploads(bucket: string): Promise<boolean> {
-    return (await this.#scan(bucket, '', true)).length > 0;
+    return (await this.scan(bucket, '', true)).length > 0;
   }
 
   async listUploads(bucket: string, input: ListUploadsInput): Promise<ListUploadsPage> {
     await this.#engine.assertBucketExists(bucket);
-    return pageUploads(await this.#scan(bucket, input.prefix, false), input);
+    return pageUploads(await this.scan(bucket, input.prefix, false), input);
   }
 }
 
