@@ -22,6 +22,11 @@ export interface ErasureCodec {
    */
   encode(block: Uint8Array): Buffer[];
   /**
+   * encode() into `out` (at least (k+m)·shardSizeBytes(len, k) bytes, reused by the caller across blocks to
+   * spare the garbage collector): the returned shards are views of `out`.
+   */
+  encodeInto(block: Uint8Array, out: Buffer): Buffer[];
+  /**
    * shards[i] undefined = missing (length k+m); needs ≥ k present, each exactly shardSizeBytes(blockLength, k)
    * long. Rebuilds every missing shard in place (data and parity) and returns the block's first
    * `blockLength` bytes. Fewer than k present → InsufficientShardsError.
@@ -61,11 +66,15 @@ class ReedSolomonCodec implements ErasureCodec {
   }
 
   encode(block: Uint8Array): Buffer[] {
+    // allocUnsafeSlow: never a slice of Buffer's shared pool, so the shards can be transferred.
+    return this.encodeInto(block, Buffer.allocUnsafeSlow((this.dataShards + this.parityShards) * shardSizeBytes(block.length, this.dataShards)));
+  }
+
+  encodeInto(block: Uint8Array, all: Buffer): Buffer[] {
     const k = this.dataShards;
     const totalShards = k + this.parityShards;
     const shardBytes = shardSizeBytes(block.length, k);
-    // allocUnsafeSlow: never a slice of Buffer's shared pool, so the shards can be transferred.
-    const all = Buffer.allocUnsafeSlow(totalShards * shardBytes);
+    if (all.length < totalShards * shardBytes) throw new Error(`erasure: output of ${all.length} bytes, need ${totalShards * shardBytes}`);
     all.set(block, 0);
     all.fill(0, block.length, k * shardBytes);
     const shards: Buffer[] = [];

@@ -184,13 +184,22 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
     dispatch(buffered);
   };
 
+  // Two shard buffers, alternating: block n's shards may still be being written while n+1 is encoded
+  // (dispatch waits for n's writes before sending n+1), so one is always free. Inline frames keep theirs.
+  const ring: (Buffer | undefined)[] = [undefined, undefined];
+  let ringTurn = 0;
+  const shardBufferBytes = shardCount * shardBytes;
+
   /** Encode one block (full, or the short last one) and frame it; store it or send it to the sinks. */
   const emitBlock = async (data: Uint8Array): Promise<void> => {
-    const shards = codec.encode(data);
     if (inlineFrames !== undefined) {
+      const shards = codec.encode(data);
       shards.forEach((shard, index) => inlineFrames![index]!.push(...writers[index]!.pushVectored(shard)));
       return;
     }
+    ringTurn ^= 1;
+    const out = (ring[ringTurn] ??= Buffer.allocUnsafeSlow(shardBufferBytes));
+    const shards = codec.encodeInto(data, out);
     // Frame only the shards that still have a sink; hashing runs while the previous block is being written.
     const frames = shards.map((shard, index) => (failed[index] ? undefined : writers[index]!.pushVectored(shard)));
     await settleInFlight();
