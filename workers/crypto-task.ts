@@ -38,7 +38,7 @@ export interface SerializedError {
 }
 
 export type SealResult =
-  | { readonly ok: true; readonly ciphertext: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array }
+  | { readonly ok: true; readonly ciphertext?: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array }
   | { readonly ok: false; readonly error: SerializedError };
 
 export type OpenResult =
@@ -98,6 +98,16 @@ function moveResult<T extends object>(value: T, buffers: readonly ArrayBuffer[])
 
 export function seal(task: SealTask): SealResult {
   let ciphertext: Uint8Array<ArrayBuffer>;
+  if (task.output !== undefined && task.output.buffer instanceof SharedArrayBuffer) {
+    // Shared memory: sealed in place, nothing travels back but the length (no new ArrayBuffer on the
+    // calling thread, so no external-memory pressure on its garbage collector).
+    try {
+      const sealedBytes = sealPackagesInto(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final, asBuffer(task.output));
+      return { ok: true, sealedBytes };
+    } catch (error) {
+      return { ok: false, error: serializeError(error) };
+    }
+  }
   if (task.output !== undefined) {
     const output = task.output as Uint8Array<ArrayBuffer>;
     const plaintext = task.plaintext as Uint8Array<ArrayBuffer>;

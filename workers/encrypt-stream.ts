@@ -8,7 +8,7 @@
 // maxInFlight blocks are pending, no more input is read (backpressure reaches the source).
 
 import { DareError, darePackageBytesMax, darePayloadBytesMax, dareKeyBytes, dareNonceBytes } from './dare.ts';
-import type { BlockCipherPool } from './pool.ts';
+import { blockBuffersFor, type BlockCipherPool } from './pool.ts';
 
 /** Plaintext per pool task: large enough to amortize a worker round trip (perf-primitives.md §4). */
 export const defaultBlockBytes = 1024 * 1024;
@@ -110,9 +110,7 @@ export async function* encryptStreamPooled(
   const { blockBytes, maxInFlight } = checkOptions(options);
   const recycle = options?.recycle === true;
   const cipherBlockBytes = (blockBytes / darePayloadBytesMax) * darePackageBytesMax;
-  const freeBlocks: Buffer[] = [];
-  const freeOutputs: Buffer[] = [];
-  const freeBuffersMax = maxInFlight + 2;
+  const buffers = blockBuffersFor(pool);
   assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
   assertInvariant(nonce.length === dareNonceBytes, `nonce must be ${dareNonceBytes} bytes`);
   const packagesPerBlock = blockBytes / darePayloadBytesMax;
@@ -129,11 +127,11 @@ export async function* encryptStreamPooled(
   const submit = (block: Buffer, final: boolean, ownsBlock = true): void => {
     assertInvariant(window.length < maxInFlight, 'window overflow');
     if (recycle) {
-      const output = freeOutputs.pop() ?? Buffer.allocUnsafeSlow(cipherBlockBytes);
+      const output = buffers.take(cipherBlockBytes);
       window.push(
         pool.sealRecycled(key, nonce, nextSequence, block, final, output).then((sealed) => {
           const whole = sealed.plaintext.byteOffset === 0 && sealed.plaintext.buffer.byteLength === blockBytes;
-          return { ciphertext: sealed.ciphertext, output: sealed.output, ...(ownsBlock && whole ? { plaintext: Buffer.from(sealed.plaintext.buffer, 0, blockBytes) } : {}) };
+          return { ciphertext: sealed.ciphertext, output: sealed.output, ...(ownsBlock && whole ? { plaintext: Buffer.from(sealed.plaintext.buffer as ArrayBuffer, 0, blockBytes) } : {}) };
         }),
       );
     } else {
@@ -143,9 +141,9 @@ export async function* encryptStreamPooled(
   };
   /** Yield one sealed block; its buffers go back to the free lists (the output once the consumer resumes). */
   function* emit(sealed: SealedBlock): Generator<Buffer> {
-    if (sealed.plaintext !== undefined && freeBlocks.length < freeBuffersMax) freeBlocks.push(sealed.plaintext);
+    if (sealed.plaintext !== undefined) buffers.give(sealed.plaintext);
     yield sealed.ciphertext;
-    if (sealed.output !== undefined && freeOutputs.length < freeBuffersMax) freeOutputs.push(sealed.output);
+    if (sealed.output !== undefined) buffers.give(sealed.output);
   }
 
   try {
@@ -165,7 +163,8 @@ export async function* encryptStreamPooled(
           offset += blockBytes;
           continue;
         }
-        filling ??= freeBlocks.pop() ?? Buffer.allocUnsafeSlow(blockBytes); // owns its ArrayBuffer, so it can be transferred
+        // Owns its ArrayBuffer, so it can be transferred (or is shared memory, when recycling on a pool).
+        filling ??= recycle ? buffers.take(blockBytes) : Buffer.allocUnsafeSlow(blockBytes);
         const takeBytes = Math.min(blockBytes - fillingBytes, remainingBytes);
         filling.set(chunk.subarray(offset, offset + takeBytes), fillingBytes);
         fillingBytes += takeBytes;

@@ -175,16 +175,23 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: owned, final };
     const result = await this.#run<SealResult>(task, 'seal', [owned.buffer]);
     if (!result.ok) throw rebuildError(result.error);
-    return asBuffer(result.ciphertext);
+    return asBuffer(result.ciphertext!);
   }
 
   async sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal> {
+    if (plaintext.buffer instanceof SharedArrayBuffer && output.buffer instanceof SharedArrayBuffer) {
+      // Shared blocks (sharedBlocks below): the worker reads and writes them in place; nothing is moved.
+      const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext, final, output };
+      const result = await this.#run<SealResult>(task, 'seal', []);
+      if (!result.ok) throw rebuildError(result.error);
+      return { ciphertext: output.subarray(0, result.sealedBytes), plaintext, output };
+    }
     const ownedPlaintext = ownedView(plaintext);
     const ownedOutput = ownedView(output);
     const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: ownedPlaintext, final, output: ownedOutput };
     const result = await this.#run<SealResult>(task, 'seal', [ownedPlaintext.buffer, ownedOutput.buffer]);
     if (!result.ok) throw rebuildError(result.error);
-    const returnedOutput = asBuffer(result.ciphertext);
+    const returnedOutput = asBuffer(result.ciphertext!);
     return { ciphertext: returnedOutput.subarray(0, result.sealedBytes), plaintext: asBuffer(result.plaintext!), output: returnedOutput };
   }
 
@@ -223,4 +230,37 @@ export function createBlockCipherPool(threads: number): BlockCipherPool {
 /** Test hook: the thread a pooled task runs on (undefined inline). */
 export function probePoolThread(pool: BlockCipherPool): Promise<ProbeResult> | undefined {
   return pool instanceof WorkerBlockCipherPool ? pool.probe() : undefined;
+}
+
+/**
+ * Process-wide free lists of equal-sized block buffers for recycling streams. With a worker pool they are
+ * SharedArrayBuffers, so a block goes to a worker and back without a transfer: every ArrayBuffer that
+ * arrives on the main thread counts as new external memory for V8 and, at ~2 per MiB sealed, triggered a
+ * full Mark-Compact every 64 MB (--trace-gc). Bounded: beyond `maxFree` per size, returned blocks are dropped.
+ */
+export class BlockBufferPool {
+  readonly #free = new Map<number, Buffer[]>();
+  constructor(readonly shared: boolean, readonly maxFree = 64) {}
+
+  take(sizeBytes: number): Buffer {
+    const reused = this.#free.get(sizeBytes)?.pop();
+    if (reused !== undefined) return reused;
+    return this.shared ? Buffer.from(new SharedArrayBuffer(sizeBytes)) : Buffer.allocUnsafeSlow(sizeBytes);
+  }
+
+  give(buffer: Buffer): void {
+    if (buffer.byteOffset !== 0 || buffer.buffer.byteLength !== buffer.length) return;
+    if (this.shared !== buffer.buffer instanceof SharedArrayBuffer) return;
+    let list = this.#free.get(buffer.length);
+    if (list === undefined) this.#free.set(buffer.length, (list = []));
+    if (list.length < this.maxFree) list.push(buffer);
+  }
+}
+
+const sharedBlocks = new BlockBufferPool(true);
+const privateBlocks = new BlockBufferPool(false);
+
+/** The block buffers a recycling stream on `pool` should use: shared memory when blocks cross threads. */
+export function blockBuffersFor(pool: BlockCipherPool): BlockBufferPool {
+  return pool.threads > 0 ? sharedBlocks : privateBlocks;
 }
