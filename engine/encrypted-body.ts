@@ -83,7 +83,8 @@ export async function* decryptRange(
     let takeBytes = span.takeBytes;
     const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
     const spanPool = poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
-    for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded })) {
+    // recycle: GET streams each chunk out (and copies write it) before pulling the next.
+    for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded, recycle: true })) {
       if (takeBytes === 0) break;
       let piece = plain;
       if (skipBytes > 0) {

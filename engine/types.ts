@@ -122,7 +122,8 @@ export interface ObjectReader {
   /**
    * Stream plaintext bytes [start, endInclusive] of the object; the reader must be closed after use.
    * An encrypted object needs `keyForPart` (the data key of part N, 1 for a single PUT); data that fails
-   * authentication ends the stream with an error, never with wrong bytes.
+   * authentication ends the stream with an error, never with wrong bytes. A yielded chunk is only valid
+   * until the next one is pulled (buffers are reused): copy what must be kept.
    */
   read(start: number, endInclusive: number, keyForPart?: (partNumber: number) => Buffer): AsyncIterable<Buffer>;
   /** present on multi-drive engines */

@@ -276,7 +276,7 @@ describe('drive fixture', () => {
       const read = async (key: string): Promise<Buffer> => {
         const reader = await engine.openObject('fixture-bucket', key);
         const chunks: Buffer[] = [];
-        for await (const chunk of reader.read(0, reader.info.sizeBytes - 1)) chunks.push(chunk);
+        for await (const chunk of reader.read(0, reader.info.sizeBytes - 1)) chunks.push(Buffer.from(chunk));
         await reader.close();
         return Buffer.concat(chunks);
       };

@@ -35,7 +35,7 @@ async function readRange(engine: FsEngine, bucket: string, key: string, start?: 
     const chunks: Buffer[] = [];
     for await (const chunk of reader.read(start ?? 0, endInclusive ?? reader.info.sizeBytes - 1)) {
       assert.ok(chunk.length <= mebibyte, 'chunks are at most 1 MiB');
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk)); // valid until the next pull only
     }
     return Buffer.concat(chunks);
   } finally {
@@ -267,7 +267,7 @@ describe('objects', () => {
     await engine.putObject(bucket, 'reading', put(randomBytes(2 * mebibyte)));
     await engine.deleteObject(bucket, 'reading');
     const chunks: Buffer[] = [];
-    for await (const chunk of reader.read(0, original.length - 1)) chunks.push(chunk);
+    for await (const chunk of reader.read(0, original.length - 1)) chunks.push(Buffer.from(chunk));
     await reader.close();
     assert.ok(Buffer.concat(chunks).equals(original));
   });

@@ -106,7 +106,7 @@ for (const threads of [0, 1, 2]) {
     });
   });
 
-  test(`threads=${threads}: recycling streams give the same bytes and reuse a bounded set of buffers`, async () => {
+  test(`threads=${threads}: recycling streams (seal and open) give the same bytes and reuse a bounded set of buffers`, async () => {
     await withPool(threads, async (pool) => {
       const random = prng(2000 + threads);
       for (const sizeBytes of [...sizesBytes, 20 * blockBytes + 5]) {
@@ -122,6 +122,11 @@ for (const threads of [0, 1, 2]) {
           backings.add(piece.buffer);
         }
         assert.ok(Buffer.concat(pieces).equals(expected), `size ${sizeBytes}`);
+        const opened: Buffer[] = [];
+        for await (const piece of decryptStreamPooled(randomChunks(expected, random), key, 0, pool, { blockBytes, maxInFlight, recycle: true })) {
+          opened.push(Buffer.from(piece));
+        }
+        assert.ok(Buffer.concat(opened).equals(plaintext), `recycled decrypt, size ${sizeBytes}`);
         if (threads === 0 && sizeBytes > 10 * blockBytes) {
           // 21 blocks through at most maxInFlight + a few output buffers. (A buffer moved to a worker and
           // back is a new ArrayBuffer object over the same memory, so identity is only checked inline.)

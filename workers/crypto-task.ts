@@ -9,7 +9,7 @@
 
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { openPackages, sealPackages, sealPackagesInto } from './dare.ts';
+import { openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
 
 export interface SealTask {
   readonly key: Uint8Array;
@@ -27,6 +27,8 @@ export interface OpenTask {
   readonly ciphertext: Uint8Array;
   readonly firstSequence: number;
   readonly expectNonce?: Uint8Array;
+  /** shared memory to open into (recycling): only the length travels back */
+  readonly output?: Uint8Array;
 }
 
 /** An error crossing the thread boundary: the fields structured clone would drop, kept by hand. */
@@ -42,7 +44,7 @@ export type SealResult =
   | { readonly ok: false; readonly error: SerializedError };
 
 export type OpenResult =
-  | { readonly ok: true; readonly plaintext: Uint8Array; readonly final: boolean; readonly nonce: Uint8Array }
+  | { readonly ok: true; readonly plaintext?: Uint8Array; readonly plaintextBytes?: number; readonly final: boolean; readonly nonce: Uint8Array }
   | { readonly ok: false; readonly error: SerializedError };
 
 /** What `probe` answers: lets tests check that tasks really run off the main thread. */
@@ -129,6 +131,15 @@ export function seal(task: SealTask): SealResult {
 }
 
 export function open(task: OpenTask): OpenResult {
+  if (task.output !== undefined && task.output.buffer instanceof SharedArrayBuffer) {
+    try {
+      const expectNonce = task.expectNonce === undefined ? undefined : asBuffer(task.expectNonce);
+      const opened = openPackagesInto(asBuffer(task.key), task.ciphertext, task.firstSequence, expectNonce, asBuffer(task.output));
+      return { ok: true, plaintextBytes: opened.plaintextBytes, final: opened.final, nonce: new Uint8Array(opened.nonce) };
+    } catch (error) {
+      return { ok: false, error: serializeError(error) };
+    }
+  }
   let plaintext: Uint8Array<ArrayBuffer>;
   let final: boolean;
   let nonce: Uint8Array;

@@ -280,6 +280,34 @@ export function openPackages(
   };
 }
 
+/**
+ * openPackages into a caller's buffer (reused across blocks): `out` must hold the plaintext (at most
+ * 64 KiB per package). On a DareError `out` may hold unauthenticated bytes: the caller must drop it.
+ */
+export function openPackagesInto(
+  key: Buffer,
+  ciphertext: Uint8Array,
+  firstSequence: number,
+  expectNonce: Buffer | undefined,
+  out: Buffer,
+): { plaintextBytes: number; final: boolean; nonce: Buffer } {
+  const opener = new PackageOpener(key, firstSequence, expectNonce);
+  let offset = 0;
+  let written = 0;
+  while (offset < ciphertext.length) {
+    if (opener.finalSeen) throw new DareError('unexpected data after final package');
+    if (ciphertext.length - offset < dareHeaderBytes) throw new DareError('unexpected EOF');
+    const packageBytes = opener.packageBytes(ciphertext, offset);
+    if (ciphertext.length - offset < packageBytes) throw new DareError('unexpected EOF');
+    assertInvariant(out.length - written >= packageBytes - packageOverheadBytes, 'output too small for the plaintext');
+    const plaintext = opener.open(ciphertext.subarray(offset, offset + packageBytes));
+    plaintext.copy(out, written);
+    written += plaintext.length;
+    offset += packageBytes;
+  }
+  return { plaintextBytes: written, final: opener.finalSeen, nonce: opener.nonce ?? Buffer.alloc(0) };
+}
+
 /** A random stream nonce (flag bit cleared, as it appears in non-final headers). */
 export function randomDareNonce(): Buffer {
   const nonce = randomBytes(dareNonceBytes);

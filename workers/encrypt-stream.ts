@@ -203,12 +203,18 @@ export async function* encryptStreamPooled(
 export interface PooledDecryptOptions extends PooledStreamOptions {
   /** false when the caller deliberately stops before the end of the stream (range reads) */
   readonly expectFinal?: boolean;
+  /** reuse block buffers; a yielded chunk is valid until the next pull (as PooledEncryptOptions.recycle) */
+  readonly recycle?: boolean;
 }
 
 interface OpenedBlock {
   readonly plaintext: Buffer;
   readonly final: boolean;
   readonly nonce: Buffer;
+  /** recycling: the buffer behind `plaintext`, reusable once the consumer moved on */
+  readonly output?: Buffer;
+  /** recycling: the ciphertext block, reusable now (only blocks this stream filled) */
+  readonly ciphertext?: Buffer;
 }
 
 /**
@@ -232,6 +238,8 @@ export async function* decryptStreamPooled(
   assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
   const packagesPerBlock = blockBytes / darePayloadBytesMax;
   const cipherBlockBytes = packagesPerBlock * darePackageBytesMax;
+  const recycle = options?.recycle === true;
+  const buffers = blockBuffersFor(pool);
   // Opening a block never waits for later input, so inline can always open in place.
   const zeroCopy = pool.threads === 0;
   const window = new OrderedWindow<OpenedBlock>();
@@ -242,11 +250,28 @@ export async function* decryptStreamPooled(
   let finalSeen = false;
   let sawBytes = false;
 
-  const submit = (block: Buffer): void => {
+  const submit = (block: Buffer, ownsBlock = true): void => {
     assertInvariant(window.length < maxInFlight, 'window overflow');
-    window.push(pool.open(key, block, nextSequence, streamNonce));
+    if (recycle) {
+      const output = buffers.take(blockBytes);
+      window.push(
+        pool.openRecycled(key, block, nextSequence, streamNonce, output).then((opened) => ({
+          ...opened,
+          output,
+          ...(ownsBlock && block.byteOffset === 0 && block.buffer.byteLength === cipherBlockBytes ? { ciphertext: block } : {}),
+        })),
+      );
+    } else {
+      window.push(pool.open(key, block, nextSequence, streamNonce));
+    }
     nextSequence += packagesPerBlock;
   };
+  /** Check and yield one opened block; its buffers go back to the free lists (the output after the pull). */
+  function* emit(opened: OpenedBlock): Generator<Buffer> {
+    if (opened.ciphertext !== undefined) buffers.give(Buffer.from(opened.ciphertext.buffer as ArrayBuffer, 0, cipherBlockBytes));
+    yield accept(opened);
+    if (opened.output !== undefined) buffers.give(opened.output);
+  }
   const accept = (opened: OpenedBlock): Buffer => {
     if (finalSeen) throw new DareError('unexpected data after final package');
     if (streamNonce === undefined) {
@@ -265,33 +290,33 @@ export async function* decryptStreamPooled(
       while (offset < chunk.byteLength) {
         const remainingBytes = chunk.byteLength - offset;
         if (zeroCopy && fillingBytes === 0 && remainingBytes >= cipherBlockBytes) {
-          while (window.length >= maxInFlight) yield accept(await window.shift());
-          submit(Buffer.from(chunk.buffer, chunk.byteOffset + offset, cipherBlockBytes));
+          while (window.length >= maxInFlight) yield* emit(await window.shift());
+          submit(Buffer.from(chunk.buffer, chunk.byteOffset + offset, cipherBlockBytes), false);
           offset += cipherBlockBytes;
           continue;
         }
-        filling ??= Buffer.allocUnsafeSlow(cipherBlockBytes);
+        filling ??= recycle ? buffers.take(cipherBlockBytes) : Buffer.allocUnsafeSlow(cipherBlockBytes);
         const takeBytes = Math.min(cipherBlockBytes - fillingBytes, remainingBytes);
         filling.set(chunk.subarray(offset, offset + takeBytes), fillingBytes);
         fillingBytes += takeBytes;
         offset += takeBytes;
         if (fillingBytes === cipherBlockBytes) {
-          while (window.length >= maxInFlight) yield accept(await window.shift());
+          while (window.length >= maxInFlight) yield* emit(await window.shift());
           submit(filling);
           filling = undefined;
           fillingBytes = 0;
         }
       }
-      while (window.headSettled) yield accept(await window.shift());
-      while (window.length >= maxInFlight) yield accept(await window.shift());
+      while (window.headSettled) yield* emit(await window.shift());
+      while (window.length >= maxInFlight) yield* emit(await window.shift());
     }
     if (fillingBytes > 0) {
       assertInvariant(filling !== undefined, 'filling block');
-      while (window.length >= maxInFlight) yield accept(await window.shift());
+      while (window.length >= maxInFlight) yield* emit(await window.shift());
       submit(filling.subarray(0, fillingBytes));
       filling = undefined;
     }
-    while (window.length > 0) yield accept(await window.shift());
+    while (window.length > 0) yield* emit(await window.shift());
     if (expectFinal && !finalSeen && (sawBytes || firstSequence !== 0)) throw new DareError('unexpected EOF');
   } finally {
     await window.abandon();

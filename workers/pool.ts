@@ -8,7 +8,7 @@
 // `measuredPoolThreads` records the decision (1 thread: the main thread is busy with MD5 during a PUT).
 
 import { Piscina } from 'piscina';
-import { DareError, openPackages, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
+import { DareError, openPackages, openPackagesInto, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
 import type { OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError } from './crypto-task.ts';
 import { asBuffer, ownedView } from './crypto-task.ts';
 
@@ -32,6 +32,11 @@ export interface BlockCipherPool {
     firstSequence: number,
     expectNonce?: Buffer,
   ): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }>;
+  /**
+   * open() into `output` (recycling, like sealRecycled): `plaintext` is a view of `output`. With a worker
+   * pool both buffers must be shared memory (blockBuffersFor); `ciphertext` is then read in place.
+   */
+  openRecycled(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce: Buffer | undefined, output: Buffer): Promise<RecycledOpen>;
   /** tasks submitted and not yet settled (queued + running); always 0 inline */
   readonly queueDepth: number;
   /** waits for the tasks already submitted, then ends the worker threads; later calls reject */
@@ -44,6 +49,12 @@ export interface RecycledSeal {
   readonly plaintext: Buffer;
   /** the whole output buffer, for reuse once `ciphertext` has been consumed */
   readonly output: Buffer;
+}
+
+export interface RecycledOpen {
+  readonly plaintext: Buffer;
+  readonly final: boolean;
+  readonly nonce: Buffer;
 }
 
 /** Upper bound on pool threads (and on COFFER_POOL_THREADS): more than the cores only adds switching. */
@@ -131,6 +142,16 @@ class InlineBlockCipherPool implements BlockCipherPool {
     }
   }
 
+  openRecycled(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce: Buffer | undefined, output: Buffer): Promise<RecycledOpen> {
+    if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    try {
+      const opened = openPackagesInto(key, ciphertext, firstSequence, expectNonce, output);
+      return Promise.resolve({ plaintext: output.subarray(0, opened.plaintextBytes), final: opened.final, nonce: opened.nonce });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   close(): Promise<void> {
     this.#closed = true;
     return Promise.resolve();
@@ -205,7 +226,25 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     };
     const result = await this.#run<OpenResult>(task, 'open', [owned.buffer]);
     if (!result.ok) throw rebuildError(result.error);
-    return { plaintext: asBuffer(result.plaintext), final: result.final, nonce: asBuffer(result.nonce) };
+    return { plaintext: asBuffer(result.plaintext!), final: result.final, nonce: asBuffer(result.nonce) };
+  }
+
+  async openRecycled(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce: Buffer | undefined, output: Buffer): Promise<RecycledOpen> {
+    if (!(ciphertext.buffer instanceof SharedArrayBuffer && output.buffer instanceof SharedArrayBuffer)) {
+      const opened = await this.open(key, ciphertext, firstSequence, expectNonce);
+      opened.plaintext.copy(output);
+      return { plaintext: output.subarray(0, opened.plaintext.length), final: opened.final, nonce: opened.nonce };
+    }
+    const task: OpenTask = {
+      key: smallCopy(key),
+      ciphertext,
+      firstSequence,
+      ...(expectNonce === undefined ? {} : { expectNonce: smallCopy(expectNonce) }),
+      output,
+    };
+    const result = await this.#run<OpenResult>(task, 'open', []);
+    if (!result.ok) throw rebuildError(result.error);
+    return { plaintext: output.subarray(0, result.plaintextBytes), final: result.final, nonce: asBuffer(result.nonce) };
   }
 
   /** Where tasks run (for tests): must report isMainThread false. */
@@ -258,9 +297,10 @@ export class BlockBufferPool {
 }
 
 const sharedBlocks = new BlockBufferPool(true);
-const privateBlocks = new BlockBufferPool(false);
+/** Reusable buffers for one thread's own use (reads, inline sealing): never shared with a worker. */
+export const localBlockBuffers = new BlockBufferPool(false);
 
 /** The block buffers a recycling stream on `pool` should use: shared memory when blocks cross threads. */
 export function blockBuffersFor(pool: BlockCipherPool): BlockBufferPool {
-  return pool.threads > 0 ? sharedBlocks : privateBlocks;
+  return pool.threads > 0 && process.env.COFFER_NO_SAB === undefined ? sharedBlocks : localBlockBuffers;
 }
