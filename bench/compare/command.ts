@@ -46,7 +46,8 @@ export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=no
          [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
          [--out DIR] [--name LABEL] [--json] [--no-progress]
   OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects).
-  Cases take turns step by step (A B A B …) in every round; ratios are against the baseline (first case).
+  Cases take turns step by step in every round, the first case rotating each round (A B, B A, …), so no
+  case always runs right after another; ratios are against the baseline (first case).
 `;
 
 export interface CompareCase {
@@ -375,8 +376,13 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     for (const state of states) await ensureBucket(state.client, state.spec.bucket);
     for (let round = 1; round <= options.rounds && !stop.stopped; round++) {
       try {
+        // Rotate who goes first each round (A B, then B A, …): a case that runs right after another pays
+        // for that one's background work (dirty-page writeback, freed memory), measured at up to 25% on
+        // 16 MiB PUTs of two identical cases here. Over an even number of rounds the position evens out.
+        const shift = (round - 1) % states.length;
+        const ordered = [...states.slice(shift), ...states.slice(0, shift)];
         for (const step of options.steps) {
-          for (const state of states) {
+          for (const state of ordered) {
             if (stop.stopped) break;
             const set = setFor(state, round, step.sizeBytes);
             const other: PhaseResult[] = [];
