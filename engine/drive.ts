@@ -133,16 +133,18 @@ export async function readSmallFile(filePath: string, maxSizeBytes: number): Pro
 /**
  * mkdir -p of `dirPath`, then fsync the parent of every directory it created so the new path survives a
  * power loss. The caller guarantees the top (bucket) directory exists; it is never created here by intent.
+ * Returns true when `dirPath` itself was created by this call (so it is empty).
  */
-export async function mkdirsDurable(dirPath: string): Promise<void> {
+export async function mkdirsDurable(dirPath: string): Promise<boolean> {
   const firstCreated = await fs.mkdir(dirPath, { recursive: true });
-  if (firstCreated === undefined) return;
+  if (firstCreated === undefined) return false;
   const parents: string[] = [];
   for (let dir = dirPath; ; dir = path.dirname(dir)) {
     parents.push(path.dirname(dir));
     if (dir === firstCreated || dir === path.dirname(dir)) break;
   }
   for (const parent of parents) await fsyncDir(parent);
+  return true;
 }
 
 /**

@@ -330,7 +330,8 @@ export class ErasureSetEngine implements ObjectEngine {
     return failed;
   }
 
-  async removeStaging(stageId: string): Promise<void> {
+  async removeStaging(stageId: string, committedInline = false): Promise<void> {
+    if (committedInline) return; // every drive's staged meta was renamed into place; nothing is left in tmp/
     await Promise.all(
       Array.from({ length: this.set.size }, async (_, index) => {
         const drive = this.set.drive(index);
@@ -347,6 +348,7 @@ export class ErasureSetEngine implements ObjectEngine {
     const stageId = randomUUID();
     const dataDir = randomUUID();
     const sinks: (FileShardSink | undefined)[] = new Array(this.set.size).fill(undefined);
+    let committedInline = false;
     try {
       const encryption = input.encryption;
       const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
@@ -394,16 +396,18 @@ export class ErasureSetEngine implements ObjectEngine {
         erasure,
         ...(encryption?.record === undefined ? {} : { encryption: encryption.record }),
       };
-      await this.commitVersion(bucket, parsed, base, stageId, failed, inlineShards);
+      const committed = await this.commitVersion(bucket, parsed, base, stageId, failed, inlineShards);
+      committedInline = inlineShards !== undefined && committed === this.set.size;
       return toObjectInfo(bucket, key, base);
     } finally {
-      await this.removeStaging(stageId);
+      await this.removeStaging(stageId, committedInline);
     }
   }
 
   /**
    * Commit `base` on every drive not in `skip` (its staged data dir, if any, is in tmp/<stageId>/); needs
    * the write quorum, else the drives that did commit are rolled back and the PUT fails with SlowDown.
+   * Returns the number of drives that committed.
    */
   async commitVersion(
     bucket: string,
@@ -412,15 +416,15 @@ export class ErasureSetEngine implements ObjectEngine {
     stageId: string,
     skip: ReadonlySet<number>,
     inlineShards: readonly Buffer[] | undefined,
-  ): Promise<void> {
+  ): Promise<number> {
     const byShard = drivesByShard(base.erasure.distribution);
     const shardOfDrive = new Array<number>(this.set.size);
     byShard.forEach((driveIndex, shard) => {
       shardOfDrive[driveIndex] = shard;
     });
-    await this.locks.withShared(bucketLockKey(bucket), async () => {
+    return this.locks.withShared(bucketLockKey(bucket), async () => {
       await this.assertBucketExists(bucket);
-      await this.locks.withExclusive(objectLockKey(bucket, parsed.key), async () => {
+      return this.locks.withExclusive(objectLockKey(bucket, parsed.key), async () => {
         const results = await onEachDrive(this.set, async (drive, driveIndex) => {
           if (skip.has(driveIndex)) throw new DriveOfflineError(driveIndex);
           const inlineShard = inlineShards?.[shardOfDrive[driveIndex]!];
@@ -445,6 +449,7 @@ export class ErasureSetEngine implements ObjectEngine {
           throw quorumLost(new QuorumError('write', this.writeQuorum, successes, this.set.size), `PUT ${bucket}/${parsed.key}`);
         }
         if (successes < this.set.size) this.healer.enqueue(bucket, parsed.key);
+        return successes;
       });
     });
   }
