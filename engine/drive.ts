@@ -131,19 +131,31 @@ export async function readSmallFile(filePath: string, maxSizeBytes: number): Pro
 }
 
 /**
- * mkdir -p of `dirPath`, then fsync the parent of every directory it created so the new path survives a
- * power loss. The caller guarantees the top (bucket) directory exists; it is never created here by intent.
- * Returns true when `dirPath` itself was created by this call (so it is empty).
+ * mkdir -p of `dirPath` below `baseDir`, then fsync the parent of every directory it created so the new path
+ * survives a power loss. `baseDir` itself (a bucket dir, a drive's tmp/) is never created: on a drive that
+ * was removed or unmounted the call fails with ENOENT instead of rebuilding the drive on the mount point.
+ * Returns true when `dirPath` itself was created by this call (so it is empty). `sync` false skips the
+ * fsyncs (staging dirs under tmp/, made durable by the commit that moves them).
  */
-export async function mkdirsDurable(dirPath: string): Promise<boolean> {
-  const firstCreated = await fs.mkdir(dirPath, { recursive: true });
-  if (firstCreated === undefined) return false;
-  const parents: string[] = [];
-  for (let dir = dirPath; ; dir = path.dirname(dir)) {
-    parents.push(path.dirname(dir));
-    if (dir === firstCreated || dir === path.dirname(dir)) break;
+export async function mkdirsDurable(dirPath: string, baseDir: string, sync = true): Promise<boolean> {
+  if (dirPath === baseDir) return false;
+  if (!dirPath.startsWith(baseDir + path.sep)) throw new Error(`mkdirsDurable: ${dirPath} is not below ${baseDir}`);
+  try {
+    await fs.mkdir(dirPath);
+  } catch (error) {
+    if (isErrnoCode(error, 'EEXIST')) return false;
+    if (!isErrnoCode(error, 'ENOENT')) throw error;
+    const parent = path.dirname(dirPath);
+    if (parent === baseDir) throw error; // the base is gone
+    await mkdirsDurable(parent, baseDir, sync);
+    try {
+      await fs.mkdir(dirPath);
+    } catch (retryError) {
+      if (isErrnoCode(retryError, 'EEXIST')) return false;
+      throw retryError;
+    }
   }
-  for (const parent of parents) await fsyncDir(parent);
+  if (sync) await fsyncDir(path.dirname(dirPath));
   return true;
 }
 

@@ -177,6 +177,7 @@ export class FsEngine implements ObjectEngine {
         maxSizeBytes: encryption ? encryptedSizeBytes(maxSinglePutSizeBytes) : maxSinglePutSizeBytes,
         inlineMaxSizeBytes,
         filePath: path.join(stagingDir, dataDirName(dataDir), 'part.1'),
+        baseDir: this.#drive.paths.tmpDir,
         ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
       });
       const md5Hex = encryption ? tally.md5Hex : staged.md5Hex;

@@ -298,7 +298,7 @@ export class MultipartStore {
         await this.#drive.assertBucketExists(bucket);
         for (let attempt = 1; ; attempt++) {
           try {
-            await mkdirsDurable(path.dirname(uploadDir));
+            await mkdirsDurable(path.dirname(uploadDir), this.#drive.paths.multipartDir);
             await fs.rename(stagedUploadDir, uploadDir);
             break;
           } catch (error) {
@@ -348,6 +348,7 @@ export class MultipartStore {
         computeMd5: encryption === undefined,
         maxSizeBytes: encryption ? encryptedSizeBytes(maxPartSizeBytes) : maxPartSizeBytes,
         filePath: path.join(stagingDir, dataFileName),
+        baseDir: this.#drive.paths.tmpDir,
         ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
       });
       const md5Hex = encryption ? tally.md5Hex : staged.md5Hex;

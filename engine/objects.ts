@@ -139,7 +139,7 @@ export async function commitObject(drive: Drive, input: CommitInput): Promise<st
   let createdObjectDir = false;
   let dirReady = false;
   try {
-    createdObjectDir = await mkdirsDurable(objectDir);
+    createdObjectDir = await mkdirsDurable(objectDir, input.bucketDir);
     dirReady = true;
   } catch (error) {
     if (!isErrnoCode(error, 'ENOENT')) throw error; // raced with a delete of an empty parent: the loop retries
@@ -157,7 +157,7 @@ export async function commitObject(drive: Drive, input: CommitInput): Promise<st
   for (let attempt = 1; ; attempt++) {
     try {
       if (!dirReady) {
-        createdObjectDir = (await mkdirsDurable(objectDir)) || createdObjectDir;
+        createdObjectDir = (await mkdirsDurable(objectDir, input.bucketDir)) || createdObjectDir;
         dirReady = true;
       }
       if (!dataDirMoved) {

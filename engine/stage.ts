@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { mkdirsDurable } from './drive.ts';
 import { StorageError } from './types.ts';
 
 /**
@@ -20,8 +21,10 @@ export interface StageBodyOptions {
   readonly maxSizeBytes: number;
   /** bodies of at most this size are returned in memory and no file is created; absent = always a file */
   readonly inlineMaxSizeBytes?: number;
-  /** the file to write otherwise (created exclusively, with its parent directory) */
+  /** the file to write otherwise (created exclusively, with its parent directories below baseDir) */
   readonly filePath: string;
+  /** an existing directory above filePath (the drive's tmp/): never created, so a vanished drive fails */
+  readonly baseDir: string;
   /** false when the body is ciphertext: the ETag MD5 is then taken over the plaintext upstream */
   readonly computeMd5?: boolean;
 }
@@ -65,7 +68,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
   let handle: FileHandle | undefined;
 
   const openFile = async (): Promise<FileHandle> => {
-    await fs.mkdir(path.dirname(options.filePath), { recursive: true });
+    await mkdirsDurable(path.dirname(options.filePath), options.baseDir, false);
     return fs.open(options.filePath, 'wx');
   };
 

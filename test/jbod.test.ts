@@ -564,6 +564,18 @@ describe('multi-drive erasure sets (JBOD)', () => {
       await removeDir(drives[2]!);
       await verifyAll(deployment.s3, bucket, expected, 'd1 and d3 deleted while running');
       await assertListsExactly(deployment.s3, bucket, expected, 'd1 and d3 deleted while running');
+      // 2 of 4 drives are below the write quorum of 2+2 (3): PUTs fail cleanly, and nothing rebuilds the
+      // vanished drive folders (they may be unmounted disks).
+      for (const sizeBytes of [1000, 3 * MiB]) {
+        try {
+          await putBody(deployment.s3, bucket, `refused/${sizeBytes}`, content('refused', sizeBytes));
+          assert.fail(`a ${sizeBytes}-byte PUT with 2 of 4 drives must fail`);
+        } catch (error) {
+          assertClean5xx(error, `PUT of ${sizeBytes} bytes with 2 of 4 drives`);
+        }
+      }
+      assert.equal(await exists(drives[0]!), false, 'd1 was not recreated');
+      assert.equal(await exists(drives[2]!), false, 'd3 was not recreated');
 
       // replaced by empty folders: formatted and healed at startup
       await deployment.stop();

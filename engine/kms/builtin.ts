@@ -244,7 +244,7 @@ export class BuiltinKms implements Kms {
     const existing = await readDevKeyFile(filePath);
     if (existing !== undefined) return { kms: existing, created: false, path: filePath };
 
-    await mkdirsDurable(kmsDir);
+    await mkdirsDurable(kmsDir, dataDir);
     await fs.chmod(kmsDir, 0o700);
     const masterKey = randomBytes(masterKeySizeBytes);
     const text = Buffer.from(`${devKeyName}:${masterKey.toString('base64')}\n`, 'utf8');
@@ -286,7 +286,7 @@ export class BuiltinKms implements Kms {
     for (const dir of present) {
       if (dir === source) continue;
       const kmsDir = path.join(dir, systemDirName, devKeyDirName);
-      await mkdirsDurable(kmsDir);
+      await mkdirsDurable(kmsDir, dir);
       await fs.chmod(kmsDir, 0o700);
       const tmpPath = path.join(kmsDir, `.${devKeyFileName}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
       await createFileExclusive(tmpPath, path.join(kmsDir, devKeyFileName), bytes, 0o600);

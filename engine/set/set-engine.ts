@@ -298,7 +298,7 @@ export class ErasureSetEngine implements ObjectEngine {
         const drive = this.set.drive(driveIndex);
         if (drive === undefined) return undefined;
         try {
-          const sink = await FileShardSink.create(path.join(drive.paths.tmpDir, stageId, relativePath));
+          const sink = await FileShardSink.create(drive.paths.tmpDir, path.join(drive.paths.tmpDir, stageId, relativePath));
           sinks[driveIndex] = sink;
           return sink;
         } catch {

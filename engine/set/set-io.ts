@@ -6,6 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Drive } from '../drive.ts';
+import { mkdirsDurable } from '../drive.ts';
 import { QuorumError } from '../erasure/quorum.ts';
 import { StorageError } from '../types.ts';
 import type { DriveSet } from './drive-set.ts';
@@ -65,8 +66,9 @@ export class FileShardSink implements ShardSink {
     this.#handle = handle;
   }
 
-  static async create(filePath: string): Promise<FileShardSink> {
-    await fs.mkdir(path.dirname(filePath), { recursive: true });
+  /** Create `filePath` below `baseDir` (a drive's tmp/, which must exist: a vanished drive is not rebuilt). */
+  static async create(baseDir: string, filePath: string): Promise<FileShardSink> {
+    await mkdirsDurable(path.dirname(filePath), baseDir, false);
     return new FileShardSink(await fs.open(filePath, 'wx'));
   }
 

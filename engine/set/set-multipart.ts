@@ -74,7 +74,7 @@ export class SetMultipart {
           const uploadDir = drive.paths.uploadDir(bucket, key, uploadId);
           for (let attempt = 1; ; attempt++) {
             try {
-              await mkdirsDurable(path.dirname(uploadDir));
+              await mkdirsDurable(path.dirname(uploadDir), drive.paths.multipartDir);
               await fs.rename(stagedUploadDir, uploadDir);
               break;
             } catch (error) {
@@ -252,7 +252,7 @@ export class SetMultipart {
         // commit leaves the upload intact. A drive missing a part file sits this commit out (healed later).
         const linked = await onEachDrive(engine.set, async (drive) => {
           const stagedDataDir = path.join(drive.paths.tmpDir, stageId, dataDirName(dataDir));
-          await fs.mkdir(stagedDataDir, { recursive: true });
+          await mkdirsDurable(stagedDataDir, drive.paths.tmpDir, false);
           const uploadDir = drive.paths.uploadDir(bucket, key, uploadId);
           for (const part of partMetas) await fs.link(path.join(uploadDir, part.file), path.join(stagedDataDir, `part.${part.n}`));
         });
