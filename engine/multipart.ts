@@ -99,6 +99,42 @@ export function noSuchUpload(uploadId: string): StorageError {
   return new StorageError('NoSuchUpload', `upload ${uploadId} does not exist`);
 }
 
+/** A new upload's record (its ID carries the initiation time, see newUploadId). */
+export function newUploadMeta(bucket: string, key: string, input: CreateMultipartInput): UploadMeta {
+  const initiatedMs = Date.now();
+  return {
+    bucket,
+    key,
+    uploadId: newUploadId(initiatedMs),
+    initiatedMs,
+    contentType: input.contentType ?? defaultContentType,
+    userMetadata: { ...input.userMetadata },
+    systemHeaders: { ...input.systemHeaders },
+    ...(input.checksumAlgorithm === undefined ? {} : { checksumAlgorithm: input.checksumAlgorithm }),
+    ...(input.checksumType === undefined ? {} : { checksumType: input.checksumType }),
+    ...(input.encryption === undefined ? {} : { encryption: input.encryption }),
+  };
+}
+
+/** One page of ListParts: the part numbers after the marker (any order), read until `limit` are found. */
+export async function pageParts(
+  upload: UploadMeta,
+  partNumbers: number[],
+  limit: number,
+  readPartMeta: (partNumber: number) => Promise<PartMeta | undefined>,
+): Promise<ListPartsPage> {
+  partNumbers.sort((left, right) => left - right);
+  const parts: PartInfo[] = [];
+  let index = 0;
+  for (; index < partNumbers.length && parts.length < limit; index++) {
+    const partMeta = await readPartMeta(partNumbers[index]!);
+    if (partMeta !== undefined) parts.push(toPartInfo(storedPartOf(partMeta)));
+  }
+  const isTruncated = limit > 0 && index < partNumbers.length;
+  const page: ListPartsPage = { upload: toUploadInfo(upload), parts, isTruncated };
+  return isTruncated ? { ...page, nextPartNumberMarker: parts[parts.length - 1]!.partNumber } : page;
+}
+
 /**
  * S3's rules for CompleteMultipartUpload, given a way to read a stored part: ascending part numbers, every
  * part uploaded with the ETag (and checksum) the client names, all but the last >= 5 MiB, <= 5 TiB in all.
@@ -273,20 +309,8 @@ export class MultipartStore {
   async create(bucket: string, key: string, input: CreateMultipartInput): Promise<MultipartUploadInfo> {
     parseKey(key);
     await this.#drive.assertBucketExists(bucket);
-    const initiatedMs = Date.now();
-    const uploadId = newUploadId(initiatedMs);
-    const upload: UploadMeta = {
-      bucket,
-      key,
-      uploadId,
-      initiatedMs,
-      contentType: input.contentType ?? defaultContentType,
-      userMetadata: { ...input.userMetadata },
-      systemHeaders: { ...input.systemHeaders },
-      ...(input.checksumAlgorithm === undefined ? {} : { checksumAlgorithm: input.checksumAlgorithm }),
-      ...(input.checksumType === undefined ? {} : { checksumType: input.checksumType }),
-      ...(input.encryption === undefined ? {} : { encryption: input.encryption }),
-    };
+    const upload = newUploadMeta(bucket, key, input);
+    const uploadId = upload.uploadId;
     const stagingDir = await this.#drive.makeStagingDir();
     try {
       const stagedUploadDir = path.join(stagingDir, uploadId);
@@ -397,16 +421,7 @@ export class MultipartStore {
       const partNumber = Number(match[1]);
       if (partNumber > partNumberMarker && partNumber <= maxPartNumber) partNumbers.push(partNumber);
     }
-    partNumbers.sort((left, right) => left - right);
-    const parts: PartInfo[] = [];
-    let index = 0;
-    for (; index < partNumbers.length && parts.length < limit; index++) {
-      const partMeta = await this.#readPartMeta(uploadDir, partNumbers[index]!);
-      if (partMeta !== undefined) parts.push(toPartInfo(storedPartOf(partMeta)));
-    }
-    const isTruncated = limit > 0 && index < partNumbers.length;
-    const page: ListPartsPage = { upload: toUploadInfo(upload), parts, isTruncated };
-    return isTruncated ? { ...page, nextPartNumberMarker: parts[parts.length - 1]!.partNumber } : page;
+    return pageParts(upload, partNumbers, limit, (partNumber) => this.#readPartMeta(uploadDir, partNumber));
   }
 
   async complete(

@@ -37,6 +37,32 @@ export interface StagedBody {
   readonly inlineData?: Buffer;
 }
 
+/** Before reading a body: a valid announced length within the limit (InvalidArgument / EntityTooLarge). */
+export function checkAnnouncedSize(expectedSizeBytes: number | undefined, maxSizeBytes: number): void {
+  if (expectedSizeBytes === undefined) return;
+  if (!Number.isSafeInteger(expectedSizeBytes) || expectedSizeBytes < 0) {
+    throw new StorageError('InvalidArgument', `invalid content length ${expectedSizeBytes}`);
+  }
+  if (expectedSizeBytes > maxSizeBytes) {
+    throw new StorageError('EntityTooLarge', `${expectedSizeBytes} bytes exceeds the maximum of ${maxSizeBytes}`);
+  }
+}
+
+/** After each chunk: not longer than announced (InvalidArgument), not over the limit (EntityTooLarge). */
+export function checkReceivedSize(totalBytes: number, expectedSizeBytes: number | undefined, maxSizeBytes: number): void {
+  if (expectedSizeBytes !== undefined && totalBytes > expectedSizeBytes) {
+    throw new StorageError('InvalidArgument', `body is longer than the announced ${expectedSizeBytes} bytes`);
+  }
+  if (totalBytes > maxSizeBytes) throw new StorageError('EntityTooLarge', `body exceeds the maximum of ${maxSizeBytes} bytes`);
+}
+
+/** At the end of the body: all announced bytes arrived (IncompleteBody). */
+export function checkCompleteSize(totalBytes: number, expectedSizeBytes: number | undefined): void {
+  if (expectedSizeBytes !== undefined && totalBytes < expectedSizeBytes) {
+    throw new StorageError('IncompleteBody', `received ${totalBytes} of the announced ${expectedSizeBytes} bytes`);
+  }
+}
+
 async function writeFully(handle: FileHandle, buffer: Buffer, lengthBytes: number): Promise<void> {
   let offsetBytes = 0;
   while (offsetBytes < lengthBytes) {
@@ -51,14 +77,7 @@ async function writeFully(handle: FileHandle, buffer: Buffer, lengthBytes: numbe
  */
 export async function stageBody(options: StageBodyOptions): Promise<StagedBody> {
   const { expectedSizeBytes, maxSizeBytes, inlineMaxSizeBytes } = options;
-  if (expectedSizeBytes !== undefined) {
-    if (!Number.isSafeInteger(expectedSizeBytes) || expectedSizeBytes < 0) {
-      throw new StorageError('InvalidArgument', `invalid content length ${expectedSizeBytes}`);
-    }
-    if (expectedSizeBytes > maxSizeBytes) {
-      throw new StorageError('EntityTooLarge', `${expectedSizeBytes} bytes exceeds the maximum of ${maxSizeBytes}`);
-    }
-  }
+  checkAnnouncedSize(expectedSizeBytes, maxSizeBytes);
   // A body announced as small never needs a full batch buffer.
   const batchSizeBytes = Math.max(1, Math.min(writeBatchSizeBytes, expectedSizeBytes ?? writeBatchSizeBytes));
   const batch = Buffer.allocUnsafe(batchSizeBytes);
@@ -75,12 +94,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
   try {
     for await (const chunk of options.body) {
       totalBytes += chunk.length;
-      if (expectedSizeBytes !== undefined && totalBytes > expectedSizeBytes) {
-        throw new StorageError('InvalidArgument', `body is longer than the announced ${expectedSizeBytes} bytes`);
-      }
-      if (totalBytes > maxSizeBytes) {
-        throw new StorageError('EntityTooLarge', `body exceeds the maximum of ${maxSizeBytes} bytes`);
-      }
+      checkReceivedSize(totalBytes, expectedSizeBytes, maxSizeBytes);
       md5?.update(chunk);
       let chunkOffsetBytes = 0;
       while (chunkOffsetBytes < chunk.length) {
@@ -97,9 +111,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
         chunkOffsetBytes += copyBytes;
       }
     }
-    if (expectedSizeBytes !== undefined && totalBytes < expectedSizeBytes) {
-      throw new StorageError('IncompleteBody', `received ${totalBytes} of the announced ${expectedSizeBytes} bytes`);
-    }
+    checkCompleteSize(totalBytes, expectedSizeBytes);
     const md5Hex = md5?.digest('hex') ?? '';
     if (handle === undefined && inlineMaxSizeBytes !== undefined && totalBytes <= inlineMaxSizeBytes) {
       return { md5Hex, sizeBytes: totalBytes, inlineData: Buffer.from(batch.subarray(0, batchFillBytes)) };

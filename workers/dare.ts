@@ -154,15 +154,9 @@ export function sealPackagesInto(key: Buffer, nonce: Buffer, firstSequence: numb
  * so a raw `multipartPartNonce` can be passed. AES-256-GCM via node:crypto.
  */
 export function sealPackages(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Uint8Array, final: boolean): Buffer {
-  assertKey(key);
-  assertInvariant(nonce.length === dareNonceBytes, `nonce must be ${dareNonceBytes} bytes`);
-  assertSequence(firstSequence);
-  assertInvariant(final || plaintext.length % darePayloadBytesMax === 0, 'non-final plaintext must be whole packages');
   const packageCount = Math.ceil(plaintext.length / darePayloadBytesMax);
-  assertInvariant(firstSequence + packageCount - 1 <= dareSequenceMax || packageCount === 0, 'more than 2^32 packages');
   const out = Buffer.allocUnsafe(final ? encryptedSizeBytes(plaintext.length) : packageCount * darePackageBytesMax);
-  const written = sealInto(key, nonce, firstSequence, plaintext, final, out, 0);
-  assertInvariant(written === out.length, 'sealed size');
+  sealPackagesInto(key, nonce, firstSequence, plaintext, final, out);
   return out;
 }
 

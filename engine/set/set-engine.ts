@@ -309,6 +309,52 @@ export class ErasureSetEngine implements ObjectEngine {
     );
   }
 
+  /**
+   * Encrypt (when asked) and erasure-code a PUT or part body into tmp/<stageId>/<relativePath> on every
+   * drive (or inline shards). md5Hex and sizeBytes are the plaintext's; a lost write quorum is SlowDown.
+   */
+  async writeBody(
+    input: PutInput,
+    target: {
+      readonly erasure: ErasureInfo;
+      readonly stageId: string;
+      readonly relativePath: string;
+      readonly sinks: (FileShardSink | undefined)[];
+      readonly inlineMaxSizeBytes: number;
+      readonly maxPlainSizeBytes: number;
+      readonly what: string;
+    },
+  ): Promise<{ inlineShards?: readonly Buffer[]; failedShards: readonly number[]; md5Hex: string; sizeBytes: number }> {
+    const encryption = input.encryption;
+    const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
+    const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
+    try {
+      const written = await writeErasureStream({
+        body: encryption ? encryptBody(input.body, encryption, tally, this.cipherPool, input.expectedSizeBytes) : input.body,
+        dataShards: this.dataShards,
+        parityShards: this.parityShards,
+        blockSizeBytes: this.blockSizeBytes,
+        algorithm: this.bitrot,
+        writeQuorum: this.writeQuorum,
+        inlineMaxSizeBytes: target.inlineMaxSizeBytes,
+        openSinks: () => this.openShardSinks(target.erasure, target.stageId, target.relativePath, target.sinks),
+        maxSizeBytes: encryption ? encryptedSizeBytes(target.maxPlainSizeBytes) : target.maxPlainSizeBytes,
+        computeMd5: encryption === undefined,
+        ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
+      });
+      return {
+        ...(written.inlineShards === undefined ? {} : { inlineShards: written.inlineShards }),
+        failedShards: written.failedShards,
+        md5Hex: encryption ? tally.md5Hex : written.md5Hex,
+        sizeBytes: encryption ? tally.sizeBytes : written.sizeBytes,
+      };
+    } catch (error) {
+      await Promise.all(target.sinks.map((sink) => sink?.abort()));
+      if (error instanceof QuorumError) throw quorumLost(error, target.what);
+      throw error;
+    }
+  }
+
   /** fdatasync and close the sinks; returns the drives whose shard is not safely on disk. */
   async finishSinks(sinks: readonly (FileShardSink | undefined)[], failedShards: readonly number[], erasure: ErasureInfo): Promise<Set<number>> {
     const byShard = drivesByShard(erasure.distribution);
@@ -351,32 +397,16 @@ export class ErasureSetEngine implements ObjectEngine {
     let committedInline = false;
     try {
       const encryption = input.encryption;
-      const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
-      const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
-      let written;
-      try {
-        written = await writeErasureStream({
-          body: encryption ? encryptBody(input.body, encryption, tally, this.cipherPool, input.expectedSizeBytes) : input.body,
-          dataShards: this.dataShards,
-          parityShards: this.parityShards,
-          blockSizeBytes: this.blockSizeBytes,
-          algorithm: this.bitrot,
-          writeQuorum: this.writeQuorum,
-          inlineMaxSizeBytes: Math.min(this.dataShards * inlineShardMaxBytes, this.blockSizeBytes),
-          openSinks: () => this.openShardSinks(erasure, stageId, path.join(dataDirName(dataDir), 'part.1'), sinks),
-          maxSizeBytes: encryption ? encryptedSizeBytes(maxSinglePutSizeBytes) : maxSinglePutSizeBytes,
-          computeMd5: encryption === undefined,
-          ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
-        });
-      } catch (error) {
-        await Promise.all(sinks.map((sink) => sink?.abort()));
-        if (error instanceof QuorumError) throw quorumLost(error, `PUT ${bucket}/${key}`);
-        throw error;
-      }
-      const inlineShards = written.inlineShards;
-      const failed = inlineShards === undefined ? await this.finishSinks(sinks, written.failedShards, erasure) : new Set<number>();
-      const md5Hex = encryption ? tally.md5Hex : written.md5Hex;
-      const sizeBytes = encryption ? tally.sizeBytes : written.sizeBytes;
+      const { inlineShards, failedShards, md5Hex, sizeBytes } = await this.writeBody(input, {
+        erasure,
+        stageId,
+        relativePath: path.join(dataDirName(dataDir), 'part.1'),
+        sinks,
+        inlineMaxSizeBytes: Math.min(this.dataShards * inlineShardMaxBytes, this.blockSizeBytes),
+        maxPlainSizeBytes: maxSinglePutSizeBytes,
+        what: `PUT ${bucket}/${key}`,
+      });
+      const failed = inlineShards === undefined ? await this.finishSinks(sinks, failedShards, erasure) : new Set<number>();
       const checksum = input.finish?.(md5Hex, sizeBytes);
       const etag = encryption ? encryptedObjectEtag(encryption, md5Hex) : md5Hex;
       const modTimeMs = Date.now();

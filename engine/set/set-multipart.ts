@@ -7,13 +7,13 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, isErrnoCode, mkdirsDurable, removeEmptyDirsUpTo, writeFileDurable } from '../drive.ts';
-import { encryptBody, encryptedObjectEtag, expectedCiphertextBytes, type PlaintextTally } from '../encrypted-body.ts';
+import { encryptedObjectEtag } from '../encrypted-body.ts';
 import { agreeOnRecord, QuorumError } from '../erasure/quorum.ts';
 import { bucketLockKey, uploadLockKey } from '../locks.ts';
 import { encodePartMeta, encodeUploadMeta } from '../meta.ts';
 import type { ObjectVersion, PartMeta, UploadMeta } from '../meta.ts';
 import {
-  checkCompletion, defaultContentType, maxPartNumber, maxPartSizeBytes, maxPartsPerList, minPartNumber, newUploadId, noSuchUpload,
+  checkCompletion, maxPartNumber, maxPartSizeBytes, maxPartsPerList, minPartNumber, newUploadMeta, noSuchUpload, pageParts,
   pageUploads, partMetaFileName, partMetaNamePattern, readPartMetaIn, readUploadOnDrive, scanUploadsOnDrive, storedPartOf, toPartInfo,
   toUploadInfo, uploadIdPattern, uploadMetaFileName,
 } from '../multipart.ts';
@@ -24,10 +24,8 @@ import type {
   CompletePart, CreateMultipartInput, ListPartsPage, ListUploadsInput, ListUploadsPage, MultipartUploadInfo, ObjectChecksum, ObjectInfo,
   PartInfo, PutInput,
 } from '../types.ts';
-import { encryptedSizeBytes } from '../../workers/dare.ts';
 import type { ErasureSetEngine } from './set-engine.ts';
 import { countSuccesses, FileShardSink, isNotFound, onEachDrive, quorumLost } from './set-io.ts';
-import { writeErasureStream } from './shard-stream.ts';
 
 export class SetMultipart {
   readonly #engine: ErasureSetEngine;
@@ -47,20 +45,8 @@ export class SetMultipart {
     parseKey(key);
     const engine = this.#engine;
     await engine.assertBucketExists(bucket);
-    const initiatedMs = Date.now();
-    const uploadId = newUploadId(initiatedMs);
-    const upload: UploadMeta = {
-      bucket,
-      key,
-      uploadId,
-      initiatedMs,
-      contentType: input.contentType ?? defaultContentType,
-      userMetadata: { ...input.userMetadata },
-      systemHeaders: { ...input.systemHeaders },
-      ...(input.checksumAlgorithm === undefined ? {} : { checksumAlgorithm: input.checksumAlgorithm }),
-      ...(input.checksumType === undefined ? {} : { checksumType: input.checksumType }),
-      ...(input.encryption === undefined ? {} : { encryption: input.encryption }),
-    };
+    const upload = newUploadMeta(bucket, key, input);
+    const uploadId = upload.uploadId;
     const encoded = encodeUploadMeta(upload);
     await engine.locks.withShared(bucketLockKey(bucket), async () => {
       await engine.assertBucketExists(bucket);
@@ -135,35 +121,20 @@ export class SetMultipart {
     const dataFileName = `part.${partNumber}.${randomUUID()}`;
     const sinks: (FileShardSink | undefined)[] = new Array(engine.set.size).fill(undefined);
     try {
-      const tally: PlaintextTally = { md5Hex: '', sizeBytes: 0 };
-      const expectedSizeBytes = encryption ? expectedCiphertextBytes(input.expectedSizeBytes) : input.expectedSizeBytes;
-      let written;
-      try {
-        written = await writeErasureStream({
-          body: encryption ? encryptBody(input.body, encryption, tally, engine.cipherPool, input.expectedSizeBytes) : input.body,
-          dataShards: engine.dataShards,
-          parityShards: engine.parityShards,
-          blockSizeBytes: engine.blockSizeBytes,
-          algorithm: engine.bitrot,
-          writeQuorum: engine.writeQuorum,
-          inlineMaxSizeBytes: -1, // parts always have files: completion links them
-          openSinks: () => engine.openShardSinks(erasure, stageId, dataFileName, sinks),
-          maxSizeBytes: encryption ? encryptedSizeBytes(maxPartSizeBytes) : maxPartSizeBytes,
-          computeMd5: encryption === undefined,
-          ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
-        });
-      } catch (error) {
-        await Promise.all(sinks.map((sink) => sink?.abort()));
-        if (error instanceof QuorumError) throw quorumLost(error, `upload ${uploadId} part ${partNumber}`);
-        throw error;
-      }
+      const { failedShards, md5Hex, sizeBytes } = await engine.writeBody(input, {
+        erasure,
+        stageId,
+        relativePath: dataFileName,
+        sinks,
+        inlineMaxSizeBytes: -1, // parts always have files: completion links them
+        maxPlainSizeBytes: maxPartSizeBytes,
+        what: `upload ${uploadId} part ${partNumber}`,
+      });
       // A 0-byte part opens no sink; it still needs its (empty) file on every drive.
-      if (written.sizeBytes === 0 && sinks.every((sink) => sink === undefined)) {
+      if (sizeBytes === 0 && sinks.every((sink) => sink === undefined)) {
         await engine.openShardSinks(erasure, stageId, dataFileName, sinks);
       }
-      const failed = await engine.finishSinks(sinks, written.failedShards, erasure);
-      const md5Hex = encryption ? tally.md5Hex : written.md5Hex;
-      const sizeBytes = encryption ? tally.sizeBytes : written.sizeBytes;
+      const failed = await engine.finishSinks(sinks, failedShards, erasure);
       const checksum = input.finish?.(md5Hex, sizeBytes);
       const partMeta: PartMeta = {
         n: partNumber,
@@ -217,16 +188,7 @@ export class SetMultipart {
         if (partNumber > partNumberMarker && partNumber <= maxPartNumber) numbers.add(partNumber);
       }
     }
-    const partNumbers = [...numbers].sort((left, right) => left - right);
-    const parts: PartInfo[] = [];
-    let index = 0;
-    for (; index < partNumbers.length && parts.length < limit; index++) {
-      const partMeta = await this.#readPart(bucket, key, uploadId, partNumbers[index]!);
-      if (partMeta !== undefined) parts.push(toPartInfo(storedPartOf(partMeta)));
-    }
-    const isTruncated = limit > 0 && index < partNumbers.length;
-    const page: ListPartsPage = { upload: toUploadInfo(upload), parts, isTruncated };
-    return isTruncated ? { ...page, nextPartNumberMarker: parts[parts.length - 1]!.partNumber } : page;
+    return pageParts(upload, [...numbers], limit, (partNumber) => this.#readPart(bucket, key, uploadId, partNumber));
   }
 
   async complete(

@@ -18,7 +18,7 @@ import {
 } from '../erasure/bitrot.ts';
 import { shardFileSizeBytes } from '../erasure/distribution.ts';
 import { QuorumError } from '../erasure/quorum.ts';
-import { StorageError } from '../types.ts';
+import { checkAnnouncedSize, checkCompleteSize, checkReceivedSize } from '../stage.ts';
 import {
   createErasureCodec, erasureBlockSizeBytes, shardSizeBytes as blockShardSizeBytes, type ErasureCodec,
 } from '../../workers/erasure.ts';
@@ -114,14 +114,7 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
     throw new RangeError(`write quorum ${writeQuorum} is impossible with ${shardCount} shards`);
   }
   if (Number.isNaN(inlineMaxSizeBytes)) throw new RangeError('inline maximum is NaN');
-  if (expectedSizeBytes !== undefined) {
-    if (!Number.isSafeInteger(expectedSizeBytes) || expectedSizeBytes < 0) {
-      throw new StorageError('InvalidArgument', `invalid content length ${expectedSizeBytes}`);
-    }
-    if (expectedSizeBytes > maxSizeBytes) {
-      throw new StorageError('EntityTooLarge', `${expectedSizeBytes} bytes exceeds the maximum of ${maxSizeBytes}`);
-    }
-  }
+  checkAnnouncedSize(expectedSizeBytes, maxSizeBytes);
 
   const shardBytes = blockShardSizeBytes(blockSizeBytes, k);
   const writers = Array.from({ length: shardCount }, () => new BitrotWriter(shardBytes, algorithm));
@@ -210,12 +203,7 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
   try {
     for await (const chunk of options.body) {
       totalBytes += chunk.length;
-      if (expectedSizeBytes !== undefined && totalBytes > expectedSizeBytes) {
-        throw new StorageError('InvalidArgument', `body is longer than the announced ${expectedSizeBytes} bytes`);
-      }
-      if (totalBytes > maxSizeBytes) {
-        throw new StorageError('EntityTooLarge', `body exceeds the maximum of ${maxSizeBytes} bytes`);
-      }
+      checkReceivedSize(totalBytes, expectedSizeBytes, maxSizeBytes);
       md5?.update(chunk);
       if (inlineFrames !== undefined && totalBytes > inlineMaxSizeBytes) await openSinks();
       let chunkOffsetBytes = 0;
@@ -232,9 +220,7 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
       // A write that failed while this chunk was pulled: stop before consuming more of the body.
       if (inlineFrames === undefined) assertQuorum();
     }
-    if (expectedSizeBytes !== undefined && totalBytes < expectedSizeBytes) {
-      throw new StorageError('IncompleteBody', `received ${totalBytes} of the announced ${expectedSizeBytes} bytes`);
-    }
+    checkCompleteSize(totalBytes, expectedSizeBytes);
     // Only a 0-byte body with a negative inline maximum gets here with the sinks still closed.
     if (inlineFrames !== undefined && totalBytes > inlineMaxSizeBytes) await openSinks();
     if (blockFillBytes > 0) await emitBlock(block.subarray(0, blockFillBytes));
