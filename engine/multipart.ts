@@ -12,7 +12,7 @@ import { bucketLockKey, objectLockKey, uploadLockKey } from './locks.ts';
 import type { KeyedLock } from './locks.ts';
 import { commonPrefixOf } from './list.ts';
 import { decodePartMeta, decodeUploadMeta, encodePartMeta, encodeUploadMeta, maxMetaBodySizeBytes, singleDriveErasure } from './meta.ts';
-import type { ObjectVersion, PartMeta, StoredPart, UploadMeta } from './meta.ts';
+import type { ErasureInfo, ObjectVersion, PartMeta, StoredPart, UploadMeta } from './meta.ts';
 import { commitObject, maxCommitAttempts, removeGarbage, toObjectInfo } from './objects.ts';
 import { compareUtf8, dataDirName, parseKey } from './paths.ts';
 import type { ParsedKey } from './paths.ts';
@@ -113,6 +113,29 @@ export function newUploadMeta(bucket: string, key: string, input: CreateMultipar
     ...(input.checksumAlgorithm === undefined ? {} : { checksumAlgorithm: input.checksumAlgorithm }),
     ...(input.checksumType === undefined ? {} : { checksumType: input.checksumType }),
     ...(input.encryption === undefined ? {} : { encryption: input.encryption }),
+  };
+}
+
+/** The object version a completed upload becomes (its data dir holds the listed parts as part.N). */
+export function completedVersion(
+  upload: UploadMeta,
+  fields: { sizeBytes: number; etag: string; checksum: ObjectChecksum | undefined; parts: readonly StoredPart[]; dataDir: string; erasure: ErasureInfo },
+): ObjectVersion {
+  return {
+    type: 'object',
+    versionId: null,
+    modTimeMs: Date.now(),
+    sizeBytes: fields.sizeBytes,
+    etag: fields.etag,
+    contentType: upload.contentType,
+    userMetadata: upload.userMetadata,
+    systemHeaders: upload.systemHeaders,
+    ...(fields.checksum === undefined ? {} : { checksum: fields.checksum }),
+    parts: fields.parts,
+    dataDir: fields.dataDir,
+    inline: false,
+    erasure: fields.erasure,
+    ...(upload.encryption === undefined ? {} : { encryption: upload.encryption }),
   };
 }
 
@@ -469,22 +492,7 @@ export class MultipartStore {
     for (const part of partMetas) {
       await fs.link(path.join(uploadDir, part.file), path.join(stagedDataDir, `part.${part.n}`));
     }
-    const version: ObjectVersion = {
-      type: 'object',
-      versionId: null,
-      modTimeMs: Date.now(),
-      sizeBytes,
-      etag,
-      contentType: upload.contentType,
-      userMetadata: upload.userMetadata,
-      systemHeaders: upload.systemHeaders,
-      ...(checksum === undefined ? {} : { checksum }),
-      parts: storedParts,
-      dataDir,
-      inline: false,
-      erasure: singleDriveErasure,
-      ...(upload.encryption === undefined ? {} : { encryption: upload.encryption }),
-    };
+    const version = completedVersion(upload, { sizeBytes, etag, checksum, parts: storedParts, dataDir, erasure: singleDriveErasure });
     const bucketDir = this.#drive.paths.bucketDir(bucket);
     garbage.push(
       ...(await commitObject(this.#drive, {

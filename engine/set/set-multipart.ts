@@ -11,9 +11,9 @@ import { encryptedObjectEtag } from '../encrypted-body.ts';
 import { agreeOnRecord, QuorumError } from '../erasure/quorum.ts';
 import { bucketLockKey, uploadLockKey } from '../locks.ts';
 import { encodePartMeta, encodeUploadMeta } from '../meta.ts';
-import type { ObjectVersion, PartMeta, UploadMeta } from '../meta.ts';
+import type { PartMeta, UploadMeta } from '../meta.ts';
 import {
-  checkCompletion, maxPartNumber, maxPartSizeBytes, maxPartsPerList, minPartNumber, newUploadMeta, noSuchUpload, pageParts,
+  checkCompletion, completedVersion, maxPartNumber, maxPartSizeBytes, maxPartsPerList, minPartNumber, newUploadMeta, noSuchUpload, pageParts,
   pageUploads, partMetaFileName, partMetaNamePattern, readPartMetaIn, readUploadOnDrive, scanUploadsOnDrive, storedPartOf, toPartInfo,
   toUploadInfo, uploadIdPattern, uploadMetaFileName,
 } from '../multipart.ts';
@@ -222,22 +222,7 @@ export class SetMultipart {
         linked.forEach((result, index) => {
           if (result instanceof Error) skip.add(index);
         });
-        const version: ObjectVersion = {
-          type: 'object',
-          versionId: null,
-          modTimeMs: Date.now(),
-          sizeBytes,
-          etag,
-          contentType: upload.contentType,
-          userMetadata: upload.userMetadata,
-          systemHeaders: upload.systemHeaders,
-          ...(checksum === undefined ? {} : { checksum }),
-          parts: storedParts,
-          dataDir,
-          inline: false,
-          erasure: engine.newErasure(bucket, key),
-          ...(upload.encryption === undefined ? {} : { encryption: upload.encryption }),
-        };
+        const version = completedVersion(upload, { sizeBytes, etag, checksum, parts: storedParts, dataDir, erasure: engine.newErasure(bucket, key) });
         await engine.commitVersion(bucket, parsed, version, stageId, skip, undefined);
         // The object is committed; the upload (with any parts not listed) is garbage now.
         await onEachDrive(engine.set, (drive) => this.#discardUpload(drive, bucket, key, uploadId));
