@@ -95,6 +95,15 @@ class MemorySource implements ShardSource {
   }
 }
 
+/** A source that also reads into the reader's reused buffers (as FileShardSource does). */
+class MemoryIntoSource extends MemorySource {
+  async readInto(position: number, target: Buffer): Promise<number> {
+    this.reads += 1;
+    if (this.failWith) throw this.failWith;
+    return this.data.copy(target, 0, position, Math.min(this.data.length, position + target.length));
+  }
+}
+
 interface Written {
   readonly result: ErasureWriteResult;
   /** per shard: the framed stream (inline buffer or sink contents); undefined when the sink was offline */
@@ -457,7 +466,10 @@ test('shard-stream: random sub-ranges (and block boundaries) equal the slice, he
     const degraded = shards.map((shard, i) => (lost.includes(i) ? undefined : shard));
     for (const [start, end] of ranges) {
       for (const sources of [shards, degraded]) {
-        const read = await readAll(readOptions(sources, k, m, size, { start, endExclusive: end }));
+        // Half the reads go through readInto: the reader's reused window and block buffers.
+        const into = random() < 0.5;
+        const extra = into ? { sources: sources.map((shard) => (shard === undefined ? undefined : new MemoryIntoSource(shard))) } : {};
+        const read = await readAll(readOptions(sources, k, m, size, { start, endExclusive: end, ...extra }));
         assert.equal(read.error, undefined);
         assert.ok(read.data.equals(data.subarray(start, end)), `${k}+${m} [${start}, ${end}) lost ${lost}`);
         assert.ok(read.chunks.every((length) => length > 0 && length <= B));

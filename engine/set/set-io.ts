@@ -115,15 +115,21 @@ export class FileShardSource implements ShardSource {
   }
 
   async read(position: number, length: number): Promise<Buffer> {
-    const handle = await this.#open();
     const buffer = Buffer.allocUnsafe(length);
+    const filled = await this.readInto(position, buffer);
+    if (filled < length) throw new StorageError('InternalError', `shard file ends at ${position + filled}, ${length - filled} bytes short`);
+    return buffer;
+  }
+
+  async readInto(position: number, target: Buffer): Promise<number> {
+    const handle = await this.#open();
     let filled = 0;
-    while (filled < length) {
-      const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-      if (bytesRead === 0) throw new StorageError('InternalError', `shard file ends at ${position + filled}, ${length - filled} bytes short`);
+    while (filled < target.length) {
+      const { bytesRead } = await handle.read(target, filled, target.length - filled, position + filled);
+      if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    return buffer;
+    return filled;
   }
 }
 

@@ -19,6 +19,7 @@ import {
 import { shardFileSizeBytes } from '../erasure/distribution.ts';
 import { QuorumError } from '../erasure/quorum.ts';
 import { checkAnnouncedSize, checkCompleteSize, checkReceivedSize } from '../stage.ts';
+import { localBlockBuffers } from '../../workers/pool.ts';
 import {
   createErasureCodec, erasureBlockSizeBytes, shardSizeBytes as blockShardSizeBytes, type ErasureCodec,
 } from '../../workers/erasure.ts';
@@ -245,6 +246,11 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
 /** Reads `length` bytes at `position` of one shard's framed stream (a part file or an inline buffer). May reject. */
 export interface ShardSource {
   read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: read `target.length` bytes at `position` into `target` (reused by the reader across
+   * windows); resolves with the bytes read, fewer only at the end of the stream.
+   */
+  readInto?(position: number, target: Buffer): Promise<number>;
 }
 
 export interface ErasureReadOptions {
@@ -300,91 +306,113 @@ export async function* readErasureStream(options: ErasureReadOptions): AsyncGene
 
   const firstBlock = Math.floor(start / blockSizeBytes);
   const endBlock = Math.ceil(endExclusive / blockSizeBytes);
+  // Reused across windows (a yielded chunk is valid until the next pull): per shard one window buffer,
+  // and one block buffer to join a block's data shards in. A GET then allocates nothing per MiB.
+  const windowBytesMax = readAheadBlocks * frameStrideBytes;
+  const scratch = new Array<Buffer | undefined>(shardCount).fill(undefined);
+  let joined: Buffer | undefined;
 
-  for (let windowFirst = firstBlock; windowFirst < endBlock; windowFirst += readAheadBlocks) {
-    const windowEnd = Math.min(windowFirst + readAheadBlocks, endBlock);
-    const { startBytes, endBytes } = bitrotFrameRange(shardPayloadBytes, shardBytes, windowFirst, windowEnd, algorithm);
-    const windowBytes = endBytes - startBytes;
+  try {
+    for (let windowFirst = firstBlock; windowFirst < endBlock; windowFirst += readAheadBlocks) {
+      const windowEnd = Math.min(windowFirst + readAheadBlocks, endBlock);
+      const { startBytes, endBytes } = bitrotFrameRange(shardPayloadBytes, shardBytes, windowFirst, windowEnd, algorithm);
+      const windowBytes = endBytes - startBytes;
 
-    /** Read the window's frames of one shard and verify every frame: the buffer, or why it is unusable. */
-    const readWindow = async (shard: number, source: ShardSource): Promise<Buffer | Error> => {
-      let framed: Buffer;
-      try {
-        framed = await source.read(startBytes, windowBytes);
-      } catch (error) {
-        return asError(error);
+      /** Read the window's frames of one shard and verify every frame: the buffer, or why it is unusable. */
+      const readWindow = async (shard: number, source: ShardSource): Promise<Buffer | Error> => {
+        let framed: Buffer;
+        try {
+          if (source.readInto !== undefined) {
+            const target = (scratch[shard] ??= localBlockBuffers.take(windowBytesMax)).subarray(0, windowBytes);
+            framed = target.subarray(0, await source.readInto(startBytes, target));
+          } else {
+            framed = await source.read(startBytes, windowBytes);
+          }
+        } catch (error) {
+          return asError(error);
+        }
+        if (framed.length !== windowBytes) {
+          const kind = framed.length < windowBytes ? 'truncated' : 'oversized';
+          const blockIndex = windowFirst + Math.min(Math.floor(framed.length / frameStrideBytes), windowEnd - windowFirst);
+          return new BitrotError(kind, blockIndex, `shard ${shard}: read ${framed.length} bytes at ${startBytes}, expected ${windowBytes}`);
+        }
+        const digest = Buffer.allocUnsafe(digestBytes);
+        for (let blockIndex = windowFirst; blockIndex < windowEnd; blockIndex++) {
+          const frameOffset = (blockIndex - windowFirst) * frameStrideBytes;
+          const dataBytes = Math.min(shardBytes, shardPayloadBytes - blockIndex * shardBytes);
+          const data = framed.subarray(frameOffset + digestBytes, frameOffset + digestBytes + dataBytes);
+          hasher.digestInto(data, digest, 0);
+          const stored = framed.subarray(frameOffset, frameOffset + digestBytes);
+          if (!digest.equals(stored)) {
+            return new BitrotError('checksum', blockIndex,
+              `shard ${shard}: ${algorithm} ${stored.toString('hex')} stored, ${digest.toString('hex')} computed`);
+          }
+        }
+        return framed;
+      };
+
+      // Data shards first (no decoding when they are all good), then parity in index order as replacements.
+      const windowShards = new Array<Buffer | undefined>(shardCount).fill(undefined);
+      let good = 0;
+      let nextCandidate = 0;
+      while (good < k) {
+        const batch: number[] = [];
+        while (batch.length < k - good && nextCandidate < shardCount) {
+          if (sources[nextCandidate] !== undefined && !bad[nextCandidate]) batch.push(nextCandidate);
+          nextCandidate += 1;
+        }
+        if (batch.length === 0) throw new QuorumError('read', k, good, shardCount);
+        const results = await Promise.all(batch.map((shard) => readWindow(shard, sources[shard]!)));
+        results.forEach((result, i) => {
+          const shard = batch[i]!;
+          if (result instanceof Error) {
+            bad[shard] = true;
+            options.onShardError?.(shard, result);
+          } else {
+            windowShards[shard] = result;
+            good += 1;
+          }
+        });
       }
-      if (framed.length !== windowBytes) {
-        const kind = framed.length < windowBytes ? 'truncated' : 'oversized';
-        const blockIndex = windowFirst + Math.min(Math.floor(framed.length / frameStrideBytes), windowEnd - windowFirst);
-        return new BitrotError(kind, blockIndex, `shard ${shard}: read ${framed.length} bytes at ${startBytes}, expected ${windowBytes}`);
-      }
-      const digest = Buffer.allocUnsafe(digestBytes);
+
+      let allData = true;
+      for (let shard = 0; shard < k; shard++) if (windowShards[shard] === undefined) allData = false;
+
       for (let blockIndex = windowFirst; blockIndex < windowEnd; blockIndex++) {
-        const frameOffset = (blockIndex - windowFirst) * frameStrideBytes;
-        const dataBytes = Math.min(shardBytes, shardPayloadBytes - blockIndex * shardBytes);
-        const data = framed.subarray(frameOffset + digestBytes, frameOffset + digestBytes + dataBytes);
-        hasher.digestInto(data, digest, 0);
-        const stored = framed.subarray(frameOffset, frameOffset + digestBytes);
-        if (!digest.equals(stored)) {
-          return new BitrotError('checksum', blockIndex,
-            `shard ${shard}: ${algorithm} ${stored.toString('hex')} stored, ${digest.toString('hex')} computed`);
-        }
-      }
-      return framed;
-    };
+        const blockStart = blockIndex * blockSizeBytes;
+        const blockLength = Math.min(blockSizeBytes, sizeBytes - blockStart);
+        const blockShardBytes = Math.ceil(blockLength / k);
+        const dataOffset = (blockIndex - windowFirst) * frameStrideBytes + digestBytes;
+        // The part of this block inside the range, relative to the block.
+        const low = Math.max(start, blockStart) - blockStart;
+        const high = Math.min(endExclusive, blockStart + blockLength) - blockStart;
 
-    // Data shards first (no decoding when they are all good), then parity in index order as replacements.
-    const windowShards = new Array<Buffer | undefined>(shardCount).fill(undefined);
-    let good = 0;
-    let nextCandidate = 0;
-    while (good < k) {
-      const batch: number[] = [];
-      while (batch.length < k - good && nextCandidate < shardCount) {
-        if (sources[nextCandidate] !== undefined && !bad[nextCandidate]) batch.push(nextCandidate);
-        nextCandidate += 1;
-      }
-      if (batch.length === 0) throw new QuorumError('read', k, good, shardCount);
-      const results = await Promise.all(batch.map((shard) => readWindow(shard, sources[shard]!)));
-      results.forEach((result, i) => {
-        const shard = batch[i]!;
-        if (result instanceof Error) {
-          bad[shard] = true;
-          options.onShardError?.(shard, result);
+        if (allData) {
+          // Systematic code: the block is the data shards one after the other (the padding is past `high`).
+          const pieces: Buffer[] = [];
+          for (let shard = Math.floor(low / blockShardBytes); shard * blockShardBytes < high; shard++) {
+            const shardStart = shard * blockShardBytes;
+            const from = Math.max(low, shardStart) - shardStart;
+            const to = Math.min(high, shardStart + blockShardBytes) - shardStart;
+            pieces.push(windowShards[shard]!.subarray(dataOffset + from, dataOffset + to));
+          }
+          if (pieces.length === 1) {
+            yield pieces[0]!;
+          } else {
+            joined ??= localBlockBuffers.take(blockSizeBytes);
+            let offset = 0;
+            for (const piece of pieces) offset += piece.copy(joined, offset);
+            yield joined.subarray(0, offset);
+          }
         } else {
-          windowShards[shard] = result;
-          good += 1;
+          const shards = windowShards.map((framed) => framed?.subarray(dataOffset, dataOffset + blockShardBytes));
+          const { block } = codec.reconstruct(shards, blockLength);
+          yield low === 0 && high === blockLength ? block : block.subarray(low, high);
         }
-      });
-    }
-
-    let allData = true;
-    for (let shard = 0; shard < k; shard++) if (windowShards[shard] === undefined) allData = false;
-
-    for (let blockIndex = windowFirst; blockIndex < windowEnd; blockIndex++) {
-      const blockStart = blockIndex * blockSizeBytes;
-      const blockLength = Math.min(blockSizeBytes, sizeBytes - blockStart);
-      const blockShardBytes = Math.ceil(blockLength / k);
-      const dataOffset = (blockIndex - windowFirst) * frameStrideBytes + digestBytes;
-      // The part of this block inside the range, relative to the block.
-      const low = Math.max(start, blockStart) - blockStart;
-      const high = Math.min(endExclusive, blockStart + blockLength) - blockStart;
-
-      if (allData) {
-        // Systematic code: the block is the data shards one after the other (the padding is past `high`).
-        const pieces: Buffer[] = [];
-        for (let shard = Math.floor(low / blockShardBytes); shard * blockShardBytes < high; shard++) {
-          const shardStart = shard * blockShardBytes;
-          const from = Math.max(low, shardStart) - shardStart;
-          const to = Math.min(high, shardStart + blockShardBytes) - shardStart;
-          pieces.push(windowShards[shard]!.subarray(dataOffset + from, dataOffset + to));
-        }
-        yield pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, high - low);
-      } else {
-        const shards = windowShards.map((framed) => framed?.subarray(dataOffset, dataOffset + blockShardBytes));
-        const { block } = codec.reconstruct(shards, blockLength);
-        yield low === 0 && high === blockLength ? block : block.subarray(low, high);
       }
     }
+  } finally {
+    for (const buffer of scratch) if (buffer !== undefined) localBlockBuffers.give(buffer);
+    if (joined !== undefined) localBlockBuffers.give(joined);
   }
 }
