@@ -1,4 +1,4 @@
-// Block-cipher pool benchmark: `npx tsx bench/pool.bench.ts` (options: `--quick`, `--only=seal,open,hand-off,md5`).
+// Block-cipher pool benchmark: `npx tsx bench/pool.bench.ts` (options: `--quick`, `--only=seal,open,hand-off,md5,erasure`).
 //
 // 1. Seal 16 MiB (arriving as 64 KiB chunks, like an HTTP body) through encryptStreamPooled with
 //    threads 0 (inline), 1, 2, 3 and blocks of 256 KiB, 1 MiB, 4 MiB. Also open it back with 1 MiB blocks.
@@ -7,6 +7,8 @@
 //    moved between worker threads with hash-wasm save()/load().
 // MB/s = 10^6 bytes per wall second (median of samples); "MB/CPU-s" = bytes per second of process CPU
 // (all threads), which contention on the shared 2-vCPU machine distorts much less (perf-primitives.md §0).
+// 4. Erasure: one 1 MiB block RS-encoded and its shards digested (XXH3-128) inline vs on a worker (shared
+//    memory, nothing copied), one block at a time and 4 in flight: the multi-drive PUT's per-block work.
 // Prints a table and writes bench/results/pool-<timestamp>.json.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -197,6 +199,23 @@ add('md5', 'seal on pool (threads=1) || md5 chain on another worker (state moved
   await drain(encryptStreamPooled(hashed(), key, nonce, pool(1), { blockBytes: mebibyte, maxInFlight }));
   checkMd5((await md5Chain).md5Hex);
 });
+
+// --- 4. Erasure encode + shard digests per 1 MiB block -------------------------------------------------
+for (const [k, m] of [[2, 2], [4, 2], [12, 4]] as const) {
+  const shardBytes = Math.ceil(mebibyte / k);
+  const buffers = Array.from({ length: 4 }, () => ({
+    block: Buffer.from(new SharedArrayBuffer(mebibyte)).fill(7),
+    shards: Buffer.from(new SharedArrayBuffer((k + m) * shardBytes)),
+    digests: Buffer.from(new SharedArrayBuffer((k + m) * 16)),
+  }));
+  const task = (index: number) => ({ dataShards: k, parityShards: m, algorithm: 'xxh3-128' as const, blockBytes: mebibyte, ...buffers[index]! });
+  for (const threads of [0, 1, 2]) {
+    add('erasure', `erasure ${k}+${m} 1 MiB threads=${threads}, 1 in flight`, mebibyte, () => pool(threads).encodeErasure(task(0)));
+    add('erasure', `erasure ${k}+${m} 1 MiB threads=${threads}, 4 in flight`, 4 * mebibyte, () =>
+      Promise.all([0, 1, 2, 3].map((index) => pool(threads).encodeErasure(task(index)))),
+    );
+  }
+}
 
 // --- run ---------------------------------------------------------------------------------------------
 // Start every worker (and its tsx module load) before measuring, so no task pays for it.

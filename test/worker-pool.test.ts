@@ -273,3 +273,31 @@ test('close() ends the worker threads and later tasks reject', async () => {
   });
   assert.equal(stdout, String(darePackageBytesMax));
 });
+
+test('erasure encode + shard digests run inside a worker thread (WASM SIMD there too) and match the pure-TS oracle', async () => {
+  const { createErasureCodec } = await import('../workers/erasure.ts');
+  const { bitrotHasher } = await import('../engine/erasure/bitrot.ts');
+  for (const threads of [0, 1]) {
+    await withPool(threads, async (pool) => {
+      for (const [k, m, blockBytes] of [[2, 2, 1024 * 1024], [4, 2, 1024 * 1024 - 3], [12, 4, 100_001], [3, 1, 1]] as const) {
+        const shardBytes = Math.ceil(blockBytes / k);
+        const shared = (bytes: number): Buffer => Buffer.from(new SharedArrayBuffer(bytes));
+        const block = shared(1024 * 1024);
+        randomBytes(blockBytes).copy(block);
+        const shards = shared((k + m) * shardBytes);
+        const digests = shared((k + m) * 16);
+        const result = await pool.encodeErasure({ dataShards: k, parityShards: m, algorithm: 'xxh3-128', block, blockBytes, shards, digests });
+        assert.equal(result.isMainThread, threads === 0, `threads=${threads}: where it ran`);
+        assert.equal(result.implementation, 'native', 'the WASM SIMD kernel loads in this thread');
+        const oracle = createErasureCodec(k, m, 'typescript').encode(block.subarray(0, blockBytes));
+        const hasher = bitrotHasher('xxh3-128');
+        oracle.forEach((expected, index) => {
+          assert.ok(shards.subarray(index * shardBytes, (index + 1) * shardBytes).equals(expected), `${k}+${m} shard ${index}`);
+          const digest = Buffer.alloc(16);
+          hasher.digestInto(expected, digest, 0);
+          assert.ok(digests.subarray(index * 16, (index + 1) * 16).equals(digest), `${k}+${m} digest ${index}`);
+        });
+      }
+    });
+  }
+});

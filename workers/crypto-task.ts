@@ -10,6 +10,8 @@
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
+import { createErasureCodec, type ErasureCodec } from './erasure.ts';
+import { bitrotHasher, type BitrotAlgorithm } from '../engine/erasure/bitrot.ts';
 
 export interface SealTask {
   readonly key: Uint8Array;
@@ -45,6 +47,25 @@ export type SealResult =
 
 export type OpenResult =
   | { readonly ok: true; readonly plaintext?: Uint8Array; readonly plaintextBytes?: number; readonly final: boolean; readonly nonce: Uint8Array }
+  | { readonly ok: false; readonly error: SerializedError };
+
+/**
+ * Erasure-code one block and digest every shard (the per-block work of a multi-drive PUT), in shared
+ * memory: `block` is read, `shards` ((k+m)·ceil(blockBytes/k) bytes) and `digests` ((k+m)·digest size)
+ * are written; nothing but the answer travels back.
+ */
+export interface ErasureEncodeTask {
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly algorithm: BitrotAlgorithm;
+  readonly block: Uint8Array;
+  readonly blockBytes: number;
+  readonly shards: Uint8Array;
+  readonly digests: Uint8Array;
+}
+
+export type ErasureEncodeResult =
+  | { readonly ok: true; readonly implementation: 'native' | 'typescript'; readonly isMainThread: boolean }
   | { readonly ok: false; readonly error: SerializedError };
 
 /** What `probe` answers: lets tests check that tasks really run off the main thread. */
@@ -157,4 +178,25 @@ export function open(task: OpenTask): OpenResult {
 
 export function probe(): ProbeResult {
   return { isMainThread, threadId };
+}
+
+const codecs = new Map<string, ErasureCodec>();
+
+/** Shared by the worker task and the inline pool, so both do exactly the same work. */
+export function erasureEncodeInto(task: ErasureEncodeTask): ErasureEncodeResult {
+  try {
+    const key = `${task.dataShards}+${task.parityShards}`;
+    let codec = codecs.get(key);
+    if (codec === undefined) codecs.set(key, (codec = createErasureCodec(task.dataShards, task.parityShards)));
+    const shards = codec.encodeInto(task.block.subarray(0, task.blockBytes), asBuffer(task.shards));
+    const hasher = bitrotHasher(task.algorithm);
+    shards.forEach((shard, index) => hasher.digestInto(shard, task.digests, index * hasher.digestSizeBytes));
+    return { ok: true, implementation: codec.implementation, isMainThread };
+  } catch (error) {
+    return { ok: false, error: serializeError(error) };
+  }
+}
+
+export function erasureEncode(task: ErasureEncodeTask): ErasureEncodeResult {
+  return erasureEncodeInto(task);
 }

@@ -9,3 +9,4 @@ const task = await tsImport('./crypto-task.ts', import.meta.url);
 export const seal = task.seal;
 export const open = task.open;
 export const probe = task.probe;
+export const erasureEncode = task.erasureEncode;

@@ -9,8 +9,8 @@
 
 import { Piscina } from 'piscina';
 import { DareError, openPackages, openPackagesInto, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
-import type { OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError } from './crypto-task.ts';
-import { asBuffer, ownedView } from './crypto-task.ts';
+import type { ErasureEncodeResult, ErasureEncodeTask, OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError } from './crypto-task.ts';
+import { asBuffer, erasureEncodeInto, ownedView } from './crypto-task.ts';
 
 export interface BlockCipherPool {
   /** 0 = run the same kernels inline on the calling thread */
@@ -37,6 +37,11 @@ export interface BlockCipherPool {
    * pool both buffers must be shared memory (blockBuffersFor); `ciphertext` is then read in place.
    */
   openRecycled(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce: Buffer | undefined, output: Buffer): Promise<RecycledOpen>;
+  /**
+   * Erasure-code a block and digest its shards (ErasureEncodeTask). With threads the buffers must be shared
+   * memory (blockBuffersFor). Measured for the multi-drive PUT, which runs it inline (docs/decisions.md).
+   */
+  encodeErasure(task: ErasureEncodeTask): Promise<{ implementation: 'native' | 'typescript'; isMainThread: boolean }>;
   /** tasks submitted and not yet settled (queued + running); always 0 inline */
   readonly queueDepth: number;
   /** waits for the tasks already submitted, then ends the worker threads; later calls reject */
@@ -142,6 +147,12 @@ class InlineBlockCipherPool implements BlockCipherPool {
     }
   }
 
+  encodeErasure(task: ErasureEncodeTask): Promise<{ implementation: 'native' | 'typescript'; isMainThread: boolean }> {
+    if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    const result = erasureEncodeInto(task);
+    return result.ok ? Promise.resolve(result) : Promise.reject(rebuildError(result.error));
+  }
+
   openRecycled(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce: Buffer | undefined, output: Buffer): Promise<RecycledOpen> {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
     try {
@@ -245,6 +256,15 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     const result = await this.#run<OpenResult>(task, 'open', []);
     if (!result.ok) throw rebuildError(result.error);
     return { plaintext: output.subarray(0, result.plaintextBytes), final: result.final, nonce: asBuffer(result.nonce) };
+  }
+
+  async encodeErasure(task: ErasureEncodeTask): Promise<{ implementation: 'native' | 'typescript'; isMainThread: boolean }> {
+    for (const view of [task.block, task.shards, task.digests]) {
+      if (!(view.buffer instanceof SharedArrayBuffer)) throw new Error('encodeErasure on a worker needs shared-memory buffers');
+    }
+    const result = await this.#run<ErasureEncodeResult>(task, 'erasureEncode', []);
+    if (!result.ok) throw rebuildError(result.error);
+    return result;
   }
 
   /** Where tasks run (for tests): must report isMainThread false. */
