@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-2}
 shift || true
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Servers are started inside process substitutions, so they are not jobs of this shell: their PIDs go to a file.
+trap 'kill $(cat "$WORK/pids" 2>/dev/null) 2>/dev/null || true; sleep 1; rm -rf "$WORK"' EXIT
 export MINIO_ROOT_USER=benchuser MINIO_ROOT_PASSWORD=benchsecret MINIO_KMS_SECRET_KEY="bench-key:$(head -c 32 /dev/urandom | base64)"
 export GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304
 # The background scanner re-reads objects; keep it out of the measurement.
@@ -17,6 +18,7 @@ start() { # $1 label, $2 EC parity or '', $3… drive args → "URL PID"
   local label=$1 parity=$2; shift 2
   env ${parity:+MINIO_STORAGE_CLASS_STANDARD=EC:$parity} node bin/coffer.js server --address 127.0.0.1:0 --certs-dir "$WORK/no-certs" "$@" > "$WORK/$label.out" 2>&1 &
   local pid=$!
+  echo "$pid" >> "$WORK/pids"
   for _ in $(seq 100); do grep -q '^API:' "$WORK/$label.out" 2>/dev/null && break; sleep 0.2; done
   echo "$(grep '^API:' "$WORK/$label.out" | awk '{print $2}') $pid"
 }

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 OBJECTS=${1:-1000}
 CONC=${2:-16}
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# The KES server runs in a subshell (not a job of this shell): its PID goes to a file for the cleanup.
+trap 'kill $(jobs -p) $(cat "$WORK/kes.pid" 2>/dev/null) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 REPO=$PWD
 coffer() { node "$REPO/bin/coffer.js" "$@"; }
 (cd "$WORK" && coffer kes identity new --key server.key --cert server.cert --ip 127.0.0.1 localhost >/dev/null \
@@ -24,7 +25,7 @@ keystore:
   fs:
     path: ./keys
 YML
-(cd "$WORK" && coffer kes server --config kes.yml --addr 127.0.0.1:0 > kes.out 2>&1 &)
+(cd "$WORK" && { coffer kes server --config kes.yml --addr 127.0.0.1:0 > kes.out 2>&1 & echo $! > kes.pid; })
 for _ in $(seq 50); do grep -q 'listening on' "$WORK/kes.out" 2>/dev/null && break; sleep 0.2; done
 KES_URL=$(grep -o 'https://[^ ]*' "$WORK/kes.out" | head -1)
 export MINIO_ROOT_USER=benchuser MINIO_ROOT_PASSWORD=benchsecret

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DriveFormatError } from '../engine/drive.ts';
+import { DriveFormatError, fsyncDir } from '../engine/drive.ts';
 import { FsEngine } from '../engine/fs-engine.ts';
 import { StorageError } from '../engine/types.ts';
 import type { ObjectInfo, PutInput, StorageErrorKind } from '../engine/types.ts';
@@ -115,6 +115,29 @@ describe('drive format', () => {
     assert.deepEqual(await listDir(path.join(drive, '.coffer.sys/tmp')), []);
     await engine.close();
     assert.deepEqual(await listDir(path.join(drive, '.coffer.sys/tmp-old')), []);
+  });
+});
+
+describe('directory fsync (group commit)', () => {
+  it('answers every concurrent caller, shares the fsyncs, and reports errors to each caller', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'coffer-fsync-'));
+    try {
+      // Callers arriving while an fsync runs wait for the next one (it may have started before their change).
+      const settled = await Promise.allSettled(Array.from({ length: 200 }, () => fsyncDir(dir)));
+      assert.ok(settled.every((result) => result.status === 'fulfilled'));
+      const missing = path.join(dir, 'missing');
+      const failures = await Promise.allSettled([fsyncDir(missing), fsyncDir(missing), fsyncDir(missing)]);
+      for (const failure of failures) {
+        assert.equal(failure.status, 'rejected');
+        assert.equal(((failure as PromiseRejectedResult).reason as NodeJS.ErrnoException).code, 'ENOENT');
+      }
+      // Nothing is left behind: the same path works again once it exists.
+      await fs.mkdir(missing);
+      await fsyncDir(missing);
+      await fsyncDir(dir);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
