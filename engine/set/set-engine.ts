@@ -599,9 +599,11 @@ export class ErasureSetEngine implements ObjectEngine {
     return listObjectsPage(input, this.#listSource(bucket));
   }
 
-  /** Every key in bucket/prefix in order (healing and the scanner). */
+  /** Every key in bucket/prefix that some drive holds an object for, in order (healing and the scanner). */
   async *keys(bucket: string, prefix: string): AsyncGenerator<string> {
-    for await (const candidate of this.walkMerged(bucket, prefix, { after: '' })) yield candidate.key;
+    for await (const candidate of this.walkMerged(bucket, prefix, { after: '' })) {
+      if (await candidateHasObject(candidate)) yield candidate.key; // not bare prefix directories
+    }
   }
 
   // ---------------------------------------------------------------------------------------- multipart
