@@ -25,7 +25,7 @@ keystore:
   fs:
     path: ./keys
 YML
-(cd "$WORK" && { coffer kes server --config kes.yml --addr 127.0.0.1:0 > kes.out 2>&1 & echo $! > kes.pid; })
+(cd "$WORK" && { node "$REPO/bin/coffer.js" kes server --config kes.yml --addr 127.0.0.1:0 > kes.out 2>&1 & echo $! > kes.pid; })
 for _ in $(seq 50); do grep -q 'listening on' "$WORK/kes.out" 2>/dev/null && break; sleep 0.2; done
 KES_URL=$(grep -o 'https://[^ ]*' "$WORK/kes.out" | head -1)
 export MINIO_ROOT_USER=benchuser MINIO_ROOT_PASSWORD=benchsecret
