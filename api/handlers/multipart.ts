@@ -2,13 +2,12 @@
 // ListParts. (UploadPartCopy lives with CopyObject in copy.ts.)
 import type { ChecksumType, DataEncryption, EncryptionRecord, ObjectChecksum, PartInfo } from '../../engine/types.ts';
 import { createEnvelope, dataEncryptionFor, openEnvelope, parseSseHeaders, resolveWriteSse, sseResponseHeaders, sseTypeOf, type CustomerKey } from '../sse.ts';
-import { readSmallBody } from '../body.ts';
 import { checksumHeaderName, combineCrc, compositeChecksum, isCrcAlgorithm, parseChecksumAlgorithm } from '../checksum.ts';
 import { sendXml, type RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { checksumRequest, readVerifiedXmlBody, requestPayload, verifiedPayload } from '../payload.ts';
 import type { HeaderList } from '../response.ts';
-import { parseCompleteMultipartUpload, s3XmlNamespace, xmlBodySizeBytesMax, xmlDocument, type XmlObject } from '../xml.ts';
+import { parseCompleteMultipartUpload, s3XmlNamespace, xmlDocument, type XmlObject } from '../xml.ts';
 import { assertBucketName, owner } from './bucket.ts';
 import { isoDate, metadataFromHeaders, quoteEtag, refuseUnsupportedHeaders } from './metadata.ts';
 

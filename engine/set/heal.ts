@@ -10,8 +10,10 @@
 // (queued), a fresh or returning drive (every object, sizes checked), `coffer admin heal` (deep), and the
 // background scanner (deep, one object per interval).
 
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { bitrotShardFileSizeBytes, readVerifiedShard, verifyFramedShard } from '../erasure/bitrot.ts';
 import { shardFileSizeBytes, shardSizeBytes } from '../erasure/distribution.ts';
@@ -198,9 +200,9 @@ export class Healer {
     const { dataShards, parityShards, blockSizeBytes, distribution } = version.erasure;
     const algorithm = version.erasure.bitrot!;
     const byShard = drivesByShard(distribution);
-    const stageId = `heal-${crypto.randomUUID()}`;
+    const stageId = `heal-${randomUUID()}`;
     const failedTargets = new Set<number>();
-    const opened: Promise<import('node:fs/promises').FileHandle>[] = [];
+    const opened: Promise<FileHandle>[] = [];
     let inlineShards: readonly Buffer[] | undefined;
     try {
       for (const part of version.parts) {

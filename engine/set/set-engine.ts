@@ -6,6 +6,8 @@
 
 import { crc32c } from '@node-rs/crc32';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Drive } from '../drive.ts';
 import { encryptBody, encryptedObjectEtag, expectedCiphertextBytes, type PlaintextTally } from '../encrypted-body.ts';
@@ -695,7 +697,7 @@ export class ErasureStoredBytes implements StoredBytes {
   readonly #version: ObjectVersion;
   /** per drive: where its shards are, or undefined when the drive does not serve this read */
   readonly #drives: ({ drive: Drive; objectDir: string; inline: Buffer } | undefined)[];
-  readonly #handles = new Map<string, Promise<import('node:fs/promises').FileHandle>>();
+  readonly #handles = new Map<string, Promise<FileHandle>>();
   readonly #failedDrives = new Set<number>();
   readonly #bucket: string;
   readonly #key: string;
@@ -720,9 +722,7 @@ export class ErasureStoredBytes implements StoredBytes {
     let handle = this.#handles.get(key);
     if (handle === undefined) {
       const entry = this.#drives[driveIndex]!;
-      handle = import('node:fs/promises').then((fs) =>
-        fs.open(path.join(entry.objectDir, dataDirName(this.#version.dataDir!), `part.${partNumber}`), 'r'),
-      );
+      handle = fs.open(path.join(entry.objectDir, dataDirName(this.#version.dataDir!), `part.${partNumber}`), 'r');
       handle.catch(() => undefined);
       this.#handles.set(key, handle);
     }
