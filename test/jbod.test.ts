@@ -1094,6 +1094,60 @@ describe('multi-drive erasure sets (JBOD)', () => {
     }
   });
 
+  it('saves heals that could not run yet and completes them after a restart (no scanner, no admin heal)', { timeout: 90_000 }, async (t: TestContext) => {
+    const root = await makeTempDir('jbod-mrf');
+    const bucket = 'mrf';
+    const drives = await makeDrives(root, 4);
+    // The scanner is off: only the saved heal queue can bring the missed shards back.
+    const deployment = new Deployment(drives, serverEnv({ MINIO_STORAGE_CLASS_STANDARD: 'EC:2', COFFER_SCANNER_INTERVAL_MS: '0' }));
+    const lockedDir = path.join(drives[1]!, bucket);
+    let locked = false;
+    try {
+      await deployment.start();
+      await deployment.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      try {
+        await execFileAsync('chattr', ['+i', lockedDir]); // d2 stays online but cannot take new objects
+        locked = true;
+      } catch (error) {
+        t.skip(`chattr +i is not available here: ${describeError(error)}`);
+        return;
+      }
+      const expected = new Map<string, Expected>();
+      for (const [index, sizeBytes] of [1000, 200 * KiB, 3 * MiB].entries()) {
+        const key = `missed/${index}`;
+        const body = content(key, sizeBytes);
+        await putBody(deployment.s3, bucket, key, body); // 3 of 4 drives: write quorum met
+        expected.set(key, { sha: sha256(body), sizeBytes, sse: false });
+      }
+      for (const key of expected.keys()) assert.equal(await exists(path.join(objectDir(drives[1]!, bucket, key), 'coffer.meta')), false, `${key} missed d2`);
+      await sleep(1500); // the heals fail (d2 still immutable) and wait for a retry
+      await deployment.stop();
+      const saved = JSON.parse(await readFile(path.join(drives[0]!, '.coffer.sys', 'heal-queue.json'), 'utf8')) as [string, string][];
+      assert.deepEqual(saved.map(([b, k]) => `${b}/${k}`).sort(), [...expected.keys()].map((key) => `${bucket}/${key}`).sort(), 'the failed heals were saved');
+
+      await execFileAsync('chattr', ['-i', lockedDir]);
+      locked = false;
+      await deployment.start();
+      const deadline = Date.now() + 20_000;
+      for (const key of expected.keys()) {
+        while (!(await exists(path.join(objectDir(drives[1]!, bucket, key), 'coffer.meta')))) {
+          assert.ok(Date.now() < deadline, `${key} was not healed onto d2 from the saved queue`);
+          await sleep(200);
+        }
+      }
+      // d2 now holds real shards: with two other drives gone everything still reads.
+      await deployment.stop();
+      await removeDir(drives[0]!);
+      await removeDir(drives[2]!);
+      await deployment.start();
+      await verifyAll(deployment.s3, bucket, expected, 'healed from the saved queue, d1 and d3 gone');
+    } finally {
+      if (locked) await execFileAsync('chattr', ['-i', lockedDir]).catch(() => undefined);
+      await deployment.stop();
+      await removeDir(root);
+    }
+  });
+
   it('chooses the default parity (2 drives → 1+1, d{1...8} → 4+4) and refuses a drive of another deployment', { timeout: 90_000 }, async () => {
     const root = await makeTempDir('jbod-parity');
     const bucket = 'parity';

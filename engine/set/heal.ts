@@ -20,6 +20,7 @@ import { shardFileSizeBytes, shardSizeBytes } from '../erasure/distribution.ts';
 import { QuorumError } from '../erasure/quorum.ts';
 import { bucketLockKey, objectLockKey } from '../locks.ts';
 import type { ObjectVersion } from '../meta.ts';
+import { readSmallFile } from '../drive.ts';
 import { commitObject, deleteObjectFiles, removeGarbage } from '../objects.ts';
 import { dataDirName, parseKey } from '../paths.ts';
 import type { ParsedKey } from '../paths.ts';
@@ -36,6 +37,18 @@ export type HealResult = HealProgress['result'];
 
 /** Keys waiting for a heal; more than this are dropped (the scanner or an admin heal finds them later). */
 const maxQueuedHeals = 10_000;
+/**
+ * The queue (keys waiting, and keys whose heal failed and waits for a retry) is written to every drive's
+ * `.coffer.sys/heal-queue.json` at most this often, and read back at startup: a PUT that missed a drive
+ * is healed after a restart too, not only when the scanner gets to it (MinIO's MRF).
+ */
+export const healQueueFlushIntervalMs = 1000;
+/** Failed heals (a drive still read-only, full, or flapping) are tried again this often. */
+export const healRetryIntervalMs = 10_000;
+export const healQueueFileName = 'heal-queue.json';
+const maxHealQueueFileBytes = 16 * 1024 * 1024;
+
+type QueueEntry = { readonly bucket: string; readonly key: string };
 
 export interface HealerOptions {
   readonly onObjectHealed: () => void;
@@ -45,10 +58,15 @@ export interface HealerOptions {
 export class Healer {
   readonly #engine: ErasureSetEngine;
   readonly #options: HealerOptions;
-  readonly #queue = new Map<string, { bucket: string; key: string }>();
+  readonly #queue = new Map<string, QueueEntry>();
+  /** heals that failed, tried again every healRetryIntervalMs */
+  readonly #retry = new Map<string, QueueEntry>();
+  #queueDirty = false;
+  #inFlight: QueueEntry | undefined;
   #draining: Promise<void> | undefined;
   readonly #background = new Set<Promise<unknown>>();
   #scanner: NodeJS.Timeout | undefined;
+  #queueTimers: NodeJS.Timeout[] = [];
   #closed = false;
 
   constructor(engine: ErasureSetEngine, options: HealerOptions) {
@@ -60,15 +78,21 @@ export class Healer {
   enqueue(bucket: string, key: string): void {
     if (this.#closed || this.#queue.size >= maxQueuedHeals) return;
     this.#queue.set(`${bucket}/${key}`, { bucket, key });
+    this.#queueDirty = true;
     if (this.#draining === undefined) {
       this.#draining = this.#track(
         (async () => {
           // Let the request that found the damage finish first.
           await new Promise((resolve) => setTimeout(resolve, 50));
           while (this.#queue.size > 0 && !this.#closed) {
-            const [id, entry] = this.#queue.entries().next().value as [string, { bucket: string; key: string }];
+            const [id, entry] = this.#queue.entries().next().value as [string, QueueEntry];
             this.#queue.delete(id);
-            await this.healObject(entry.bucket, entry.key, true).catch(() => 'failed');
+            this.#inFlight = entry; // still saved by a flush while it runs
+            const result = await this.healObject(entry.bucket, entry.key, true).catch((): HealResult => 'failed');
+            this.#inFlight = undefined;
+            if (result === 'failed' && this.#retry.size < maxQueuedHeals) this.#retry.set(id, entry);
+            else this.#retry.delete(id);
+            this.#queueDirty = true;
           }
         })().finally(() => {
           this.#draining = undefined;
@@ -81,6 +105,53 @@ export class Healer {
     this.#background.add(promise);
     void promise.finally(() => this.#background.delete(promise)).catch(() => undefined);
     return promise;
+  }
+
+  /** Resume the queue saved by the previous run, and keep saving it (see healQueueFlushIntervalMs). */
+  async startQueue(): Promise<void> {
+    const saved = new Map<string, QueueEntry>();
+    await onEachDrive(this.#engine.set, async (drive) => {
+      let entries: unknown;
+      try {
+        entries = JSON.parse((await readSmallFile(path.join(drive.paths.systemDir, healQueueFileName), maxHealQueueFileBytes)).toString('utf8'));
+      } catch {
+        return; // none, or unreadable: the scanner covers what it held
+      }
+      if (!Array.isArray(entries)) return;
+      for (const entry of entries) {
+        if (Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'string') saved.set(`${entry[0]}/${entry[1]}`, { bucket: entry[0], key: entry[1] });
+      }
+    });
+    for (const entry of saved.values()) this.enqueue(entry.bucket, entry.key);
+    const flush = setInterval(() => void this.#flushQueue().catch(() => undefined), healQueueFlushIntervalMs);
+    const retry = setInterval(() => {
+      const entries = [...this.#retry.values()];
+      this.#retry.clear();
+      for (const entry of entries) this.enqueue(entry.bucket, entry.key);
+    }, healRetryIntervalMs);
+    flush.unref();
+    retry.unref();
+    this.#queueTimers = [flush, retry];
+  }
+
+  /** Write the waiting and failed heals to every online drive (tmp + rename), when they changed. */
+  async #flushQueue(): Promise<void> {
+    if (!this.#queueDirty) return;
+    this.#queueDirty = false;
+    const all = new Map([...this.#queue, ...this.#retry]);
+    if (this.#inFlight !== undefined) all.set(`${this.#inFlight.bucket}/${this.#inFlight.key}`, this.#inFlight);
+    const entries = [...all.values()].slice(0, maxQueuedHeals).map((entry) => [entry.bucket, entry.key]);
+    const bytes = Buffer.from(JSON.stringify(entries), 'utf8');
+    await onEachDrive(this.#engine.set, async (drive) => {
+      const target = path.join(drive.paths.systemDir, healQueueFileName);
+      if (entries.length === 0) {
+        await fs.rm(target, { force: true });
+        return;
+      }
+      const staged = path.join(drive.paths.tmpDir, `${healQueueFileName}.${randomUUID()}`);
+      await fs.writeFile(staged, bytes);
+      await fs.rename(staged, target);
+    });
   }
 
   /** Heal a fresh or returning drive: every bucket and object, then mark it healed. */
@@ -312,8 +383,13 @@ export class Healer {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#scanner !== undefined) clearTimeout(this.#scanner);
-    this.#queue.clear();
+    for (const timer of this.#queueTimers) clearInterval(timer);
     await Promise.allSettled([...this.#background]);
+    // What is still waiting (or failed) is saved for the next run.
+    this.#queueDirty = true;
+    await this.#flushQueue().catch(() => undefined);
+    this.#queue.clear();
+    this.#retry.clear();
   }
 }
 

@@ -121,11 +121,15 @@ export class ErasureSetEngine implements ObjectEngine {
     return ErasureSetEngine.start(set!, options);
   }
 
-  /** Serve an opened drive set: start its drive monitor, the heal of fresh drives, and the scanner. */
-  static start(set: DriveSet, options: SetEngineOptions): ErasureSetEngine {
+  /**
+   * Serve an opened drive set: start its drive monitor, the heal of fresh drives, the saved heal queue of
+   * the previous run, and the scanner.
+   */
+  static async start(set: DriveSet, options: SetEngineOptions): Promise<ErasureSetEngine> {
     const engine = new ErasureSetEngine(set, options);
     set.startMonitor((index) => engine.healer.healDriveInBackground(index));
     for (let index = 0; index < set.size; index++) if (set.isHealing(index)) engine.healer.healDriveInBackground(index);
+    await engine.healer.startQueue();
     engine.healer.startScanner();
     return engine;
   }

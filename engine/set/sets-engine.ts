@@ -30,7 +30,7 @@ export class ErasureSetsEngine implements ObjectEngine {
   /** Open `drivePaths` (command-line order) as consecutive sets of `setSize` drives. */
   static async open(drivePaths: readonly string[], setSize: number, options: SetEngineOptions): Promise<ErasureSetsEngine> {
     const driveSets = await DriveSet.openAll(drivePaths, setSize, setSize - options.parityShards);
-    return new ErasureSetsEngine(driveSets.map((set) => ErasureSetEngine.start(set, options)));
+    return new ErasureSetsEngine(await Promise.all(driveSets.map((set) => ErasureSetEngine.start(set, options))));
   }
 
   /** The set that holds bucket/key. */
