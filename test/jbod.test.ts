@@ -996,6 +996,12 @@ describe('multi-drive erasure sets (JBOD)', () => {
       await assertListsExactly(deployment.s3, bucket, expected, '2 sets, 8 drives gone');
       const states = await waitForDrives(deployment.endpoint, '8 drives offline', (all) => all.filter((drive) => drive.state === 'offline').length === 8, 10_000);
       assert.equal(states.length, 20);
+      // The operator's view: `coffer admin info` names the layout and the missing drives.
+      const info = await runCoffer(['admin', 'info', 'jbod'], deployment.server!, path.join(root, '.config'));
+      assert.equal(info.code, 0, info.stderr);
+      assert.match(info.stdout, /\n {3}Drives: 12\/20 degraded\n/);
+      assert.match(info.stdout, /\n {3}Erasure: 2 sets of 10 drives \(6 data \+ 4 parity\)\n/);
+      assert.equal(info.stdout.match(/Drive offline: /g)?.length, 8, info.stdout);
     } finally {
       await deployment.stop();
       await removeDir(root);

@@ -37,6 +37,8 @@ export interface AdminInfo {
   readonly drives: readonly AdminDrive[];
   readonly kms: { readonly name: string; readonly defaultKey: string; readonly status: 'online' | 'offline' | string; readonly endpoints: Readonly<Record<string, unknown>> };
   readonly buckets: number;
+  /** multi-drive deployments: the erasure layout */
+  readonly erasure?: { readonly sets: number; readonly setSize: number; readonly dataShards: number; readonly parityShards: number };
 }
 
 /** The document, checked field by field: a server that answers something else gets a clear error, not NaN. */
@@ -70,7 +72,17 @@ export function parseAdminInfo(text: string): AdminInfo {
     drives,
     kms: { name: String(kms['name'] ?? 'unknown'), defaultKey: String(kms['defaultKey'] ?? ''), status: String(kms['status'] ?? 'offline'), endpoints },
     buckets: doc['buckets'] as number,
+    ...(erasureOf(doc['erasure']) ?? {}),
   };
+}
+
+function erasureOf(value: unknown): Pick<AdminInfo, 'erasure'> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const e = value as Record<string, unknown>;
+  const numbers = ['sets', 'setSize', 'dataShards', 'parityShards'].map((name) => e[name]);
+  if (!numbers.every((n) => typeof n === 'number')) return undefined;
+  const [sets, setSize, dataShards, parityShards] = numbers as number[];
+  return { erasure: { sets: sets!, setSize: setSize!, dataShards: dataShards!, parityShards: parityShards! } };
 }
 
 function plural(count: number, word: string): string {
@@ -86,19 +98,25 @@ export function humanUptime(seconds: number): string {
 }
 
 export function formatAdminInfo(host: string, info: AdminInfo): string[] {
-  const online = info.drives.filter((drive) => drive.state === 'ok');
+  // A healing drive is online (it takes writes and serves what it has); only `offline` is missing.
+  const online = info.drives.filter((drive) => drive.state !== 'offline');
   const offline = info.drives.length - online.length;
+  const healing = info.drives.filter((drive) => drive.state === 'healing');
   const totalBytes = online.reduce((sum, drive) => sum + drive.totalBytes, 0);
   const usedBytes = online.reduce((sum, drive) => sum + Math.max(0, drive.totalBytes - drive.freeBytes), 0);
   const lines = [
     `${offline === 0 ? '●' : '◍'}  ${host}`,
     `   Uptime: ${humanUptime(info.uptimeSeconds)}`,
     `   Version: ${info.version}`,
-    `   Drives: ${online.length}/${info.drives.length} ${offline === 0 ? 'OK' : 'degraded'}`,
+    `   Drives: ${online.length}/${info.drives.length} ${offline === 0 ? (healing.length === 0 ? 'OK' : 'healing') : 'degraded'}`,
+    ...(info.erasure === undefined
+      ? []
+      : [`   Erasure: ${info.erasure.sets} ${info.erasure.sets === 1 ? 'set' : 'sets'} of ${info.erasure.setSize} drives (${info.erasure.dataShards} data + ${info.erasure.parityShards} parity)`]),
     `   KMS: ${info.kms.name}${info.kms.defaultKey === '' ? '' : ` (default key: ${info.kms.defaultKey})`} ${info.kms.status}`,
   ];
   for (const [endpoint, state] of Object.entries(info.kms.endpoints)) lines.push(`      ${endpoint}: ${String(state)}`);
-  for (const drive of info.drives.filter((d) => d.state !== 'ok')) lines.push(`   Drive offline: ${drive.path}`);
+  for (const drive of info.drives.filter((d) => d.state === 'offline')) lines.push(`   Drive offline: ${drive.path}`);
+  for (const drive of healing) lines.push(`   Drive healing: ${drive.path}`);
   lines.push(
     '',
     `${humanBytes(usedBytes)} Used of ${humanBytes(totalBytes)}, ${plural(info.buckets, 'Bucket')}`,
