@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { settingsFromEnv } from '../api/config.ts';
+import { log } from '../api/log.ts';
 import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
 import { openEngine } from '../engine/open.ts';
@@ -71,7 +72,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const { engine, drives, plan } = await openEngine(dirs, {
     cipherPool,
     env: process.env,
-    onShardError: (where, error) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'shard failed verification or read; healing', where, error: error.message })}\n`),
+    onShardError: (where, error) => log.warn('shard failed verification or read; healing', { where, error: error.message }),
     ...(scannerMs === undefined ? {} : { scannerIntervalMs: Number(scannerMs) }),
   });
   warnings.push(...plan.warnings.map((warning) => `WARNING: ${warning}`));

@@ -361,14 +361,6 @@ export class MultipartStore {
     return toUploadInfo(upload);
   }
 
-  #readUpload(bucket: string, key: string, uploadId: string): Promise<{ upload: UploadMeta; uploadDir: string }> {
-    return readUploadOnDrive(this.#drive, bucket, key, uploadId);
-  }
-
-  #readPartMeta(uploadDir: string, partNumber: number): Promise<PartMeta | undefined> {
-    return readPartMetaIn(uploadDir, partNumber);
-  }
-
   async putPart(bucket: string, key: string, uploadId: string, partNumber: number, input: PutInput): Promise<PartInfo> {
     parseKey(key);
     if (!Number.isSafeInteger(partNumber) || partNumber < minPartNumber || partNumber > maxPartNumber) {
@@ -376,7 +368,7 @@ export class MultipartStore {
     }
     // Refuse before consuming the body.
     await this.#drive.assertBucketExists(bucket);
-    const { upload } = await this.#readUpload(bucket, key, uploadId);
+    const { upload } = await readUploadOnDrive(this.#drive, bucket, key, uploadId);
     const encryption = input.encryption;
     if ((upload.encryption === undefined) !== (encryption === undefined)) {
       // Every part of an encrypted upload is encrypted (and no part of a plain one): the API guarantees it.
@@ -415,8 +407,8 @@ export class MultipartStore {
 
       await this.#locks.withShared(bucketLockKey(bucket), () =>
         this.#locks.withExclusive(uploadLockKey(uploadId), async () => {
-          const { uploadDir } = await this.#readUpload(bucket, key, uploadId); // completed/aborted meanwhile?
-          const previous = await this.#readPartMeta(uploadDir, partNumber).catch(() => undefined);
+          const { uploadDir } = await readUploadOnDrive(this.#drive, bucket, key, uploadId); // completed/aborted meanwhile?
+          const previous = await readPartMetaIn(uploadDir, partNumber).catch(() => undefined);
           await fs.rename(path.join(stagingDir, dataFileName), path.join(uploadDir, dataFileName));
           await fsyncDir(uploadDir);
           await fs.rename(stagedMetaPath, path.join(uploadDir, partMetaFileName(partNumber))); // commit point
@@ -435,7 +427,7 @@ export class MultipartStore {
   async listParts(bucket: string, key: string, uploadId: string, partNumberMarker: number, maxParts: number): Promise<ListPartsPage> {
     parseKey(key);
     await this.#drive.assertBucketExists(bucket);
-    const { upload, uploadDir } = await this.#readUpload(bucket, key, uploadId);
+    const { upload, uploadDir } = await readUploadOnDrive(this.#drive, bucket, key, uploadId);
     const limit = Math.min(Math.max(0, Math.floor(maxParts)), maxPartsPerList);
     const partNumbers: number[] = [];
     for (const name of await fs.readdir(uploadDir)) {
@@ -444,7 +436,7 @@ export class MultipartStore {
       const partNumber = Number(match[1]);
       if (partNumber > partNumberMarker && partNumber <= maxPartNumber) partNumbers.push(partNumber);
     }
-    return pageParts(upload, partNumbers, limit, (partNumber) => this.#readPartMeta(uploadDir, partNumber));
+    return pageParts(upload, partNumbers, limit, (partNumber) => readPartMetaIn(uploadDir, partNumber));
   }
 
   async complete(
@@ -478,8 +470,8 @@ export class MultipartStore {
     garbage: string[],
   ): Promise<ObjectInfo> {
     const key = parsed.key;
-    const { upload, uploadDir } = await this.#readUpload(bucket, key, uploadId);
-    const { partMetas, sizeBytes, etag } = await checkCompletion(requestedParts, (partNumber) => this.#readPartMeta(uploadDir, partNumber));
+    const { upload, uploadDir } = await readUploadOnDrive(this.#drive, bucket, key, uploadId);
+    const { partMetas, sizeBytes, etag } = await checkCompletion(requestedParts, (partNumber) => readPartMetaIn(uploadDir, partNumber));
     const storedParts = partMetas.map(storedPartOf);
     const checksum = finish?.(storedParts.map(toPartInfo));
 
@@ -522,7 +514,7 @@ export class MultipartStore {
       await this.#locks.withShared(bucketLockKey(bucket), async () => {
         await this.#drive.assertBucketExists(bucket);
         await this.#locks.withExclusive(uploadLockKey(uploadId), async () => {
-          const { uploadDir } = await this.#readUpload(bucket, key, uploadId);
+          const { uploadDir } = await readUploadOnDrive(this.#drive, bucket, key, uploadId);
           await this.#discardUpload(uploadDir, garbage);
         });
       });
@@ -531,16 +523,12 @@ export class MultipartStore {
     }
   }
 
-  #scanUploads(bucket: string, prefix: string, stopAtFirst: boolean): Promise<UploadMeta[]> {
-    return scanUploadsOnDrive(this.#drive, bucket, prefix, stopAtFirst);
-  }
-
   async hasUploads(bucket: string): Promise<boolean> {
-    return (await this.#scanUploads(bucket, '', true)).length > 0;
+    return (await scanUploadsOnDrive(this.#drive, bucket, '', true)).length > 0;
   }
 
   async listUploads(bucket: string, input: ListUploadsInput): Promise<ListUploadsPage> {
     await this.#drive.assertBucketExists(bucket);
-    return pageUploads(await this.#scanUploads(bucket, input.prefix, false), input);
+    return pageUploads(await scanUploadsOnDrive(this.#drive, bucket, input.prefix, false), input);
   }
 }

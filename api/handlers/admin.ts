@@ -7,6 +7,8 @@ import { S3Error } from '../errors.ts';
 
 /** Progress lines of a heal are sent at most this often (the final line always). */
 const healProgressIntervalMs = 250;
+/** Progress lines held for a client that does not read them: beyond this, progress is dropped (not the end). */
+const healPendingLinesMax = 1000;
 
 export async function metrics(ctx: RequestContext): Promise<void> {
   const gauges = [...ctx.observe.gauges()];
@@ -89,6 +91,7 @@ export async function adminHeal(ctx: RequestContext): Promise<void> {
   const run = erasure
     .heal(bucket, prefix, (progress: HealProgress) => {
       const now = Date.now();
+      if (pending.length >= healPendingLinesMax) return;
       if (now - lastProgressMs < healProgressIntervalMs && progress.result !== 'failed') return;
       lastProgressMs = now;
       push({ type: 'progress', scanned: progress.scanned, healed: progress.healed, failed: progress.failed, current: progress.current, result: progress.result });

@@ -9,19 +9,14 @@
 
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { Drive, DriveFormatError, formatName, formatVersion, isErrnoCode } from '../drive.ts';
+import { Drive, DriveFormatError, formatName, formatVersion } from '../drive.ts';
 import type { DriveFormat } from '../drive.ts';
 import { DrivePaths } from '../paths.ts';
+import type { DriveStatus } from '../types.ts';
 
-export type DriveState = 'ok' | 'offline' | 'healing';
 
 /** How often offline drives are probed for their return. */
 export const driveProbeIntervalMs = 1000;
-
-export interface DriveSetStatus {
-  readonly path: string;
-  readonly state: DriveState;
-}
 
 /** Startup refused: the drives do not form one deployment, or too few of them are there. */
 export class DriveSetError extends Error {
@@ -147,7 +142,7 @@ export class DriveSet {
     return this.#slots[index]!.healing;
   }
 
-  status(): DriveSetStatus[] {
+  status(): DriveStatus[] {
     return this.#slots.map((slot) => ({ path: slot.path, state: slot.drive === undefined ? 'offline' : slot.healing ? 'healing' : 'ok' }));
   }
 
@@ -185,7 +180,7 @@ export class DriveSet {
       for (let index = 0; index < this.#slots.length && !this.#closed; index++) {
         const slot = this.#slots[index]!;
         if (slot.drive === undefined) await this.#tryReturn(index).catch(() => undefined);
-        else if (!(await this.confirmOnline(index))) continue;
+        else await this.confirmOnline(index); // takes it offline when its format.json is gone
       }
     };
     const loop = (): void => {
@@ -225,9 +220,4 @@ export class DriveSet {
     if (this.#monitor !== undefined) clearTimeout(this.#monitor);
     await Promise.all(this.#slots.map((slot) => slot.drive?.close()));
   }
-}
-
-/** True for errors that mean "this drive is unusable" rather than "this object is missing here". */
-export function isDriveFault(error: unknown): boolean {
-  return ['EIO', 'EROFS', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'ENOTDIR', 'ENXIO', 'ENODEV'].some((code) => isErrnoCode(error, code));
 }

@@ -168,10 +168,7 @@ export class Healer {
   /** Heal all objects of bucket/prefix (every bucket when bucket is ''). */
   async healNamespace(bucket: string, prefix: string, onProgress?: (progress: HealProgress) => void, deep = true): Promise<HealSummary> {
     const buckets = bucket === '' ? await this.#healBuckets() : [bucket];
-    if (bucket !== '') {
-      await this.#engine.assertBucketExists(bucket);
-      await this.#healBucket(bucket);
-    }
+    if (bucket !== '') await this.#healBucket(bucket); // NoSuchBucket from its headBucket
     let scanned = 0;
     let healed = 0;
     let failed = 0;
