@@ -36,8 +36,20 @@ async function* verifySha256(source: AsyncIterable<Buffer>, expectedHex: string)
   if (hash.digest('hex') !== expectedHex.toLowerCase()) throw new S3Error('XAmzContentSHA256Mismatch');
 }
 
-/** The decoded request body. `maxBytes` bounds what the operation accepts. */
-export function requestPayload(ctx: RequestContext, maxBytes: number = maxSinglePutBytes): Payload {
+export interface PayloadOptions {
+  /** what the operation accepts (default: a single PUT's 5 GiB) */
+  readonly maxBytes?: number;
+  /**
+   * The consumer copies or finishes with each chunk before pulling the next (the engine's writers): the
+   * body may then reuse its receive buffers (api/body.ts). Not for aws-chunked bodies, whose decoder holds
+   * views across pulls while it verifies a chunk signature.
+   */
+  readonly reusableChunks?: boolean;
+}
+
+/** The decoded request body. */
+export function requestPayload(ctx: RequestContext, options: PayloadOptions = {}): Payload {
+  const maxBytes = options.maxBytes ?? maxSinglePutBytes;
   const { req, auth } = ctx;
   const trailers: ChunkedTrailers = { headers: new Map() };
   const contentLength = parseLength(req.headers.get('content-length'), 'Content-Length');
@@ -60,6 +72,7 @@ export function requestPayload(ctx: RequestContext, maxBytes: number = maxSingle
   } else {
     sizeBytes = contentLength;
     if (sizeBytes === undefined && !req.headers.has('transfer-encoding')) sizeBytes = 0;
+    if (options.reusableChunks === true) ctx.body.reuseChunks();
     body = payload.kind === 'sha256' ? verifySha256(ctx.body, payload.hex) : ctx.body;
   }
   if (sizeBytes !== undefined && sizeBytes > maxBytes) throw new S3Error('EntityTooLarge');
@@ -155,7 +168,7 @@ export function verifiedPayload(
  * Content-MD5, x-amz-checksum-*.
  */
 export async function readVerifiedXmlBody(ctx: RequestContext, options: { checksumHeaders: boolean } = { checksumHeaders: true }): Promise<Buffer> {
-  const payload = requestPayload(ctx, xmlBodySizeBytesMax);
+  const payload = requestPayload(ctx, { maxBytes: xmlBodySizeBytesMax });
   // On CompleteMultipartUpload an x-amz-checksum-* header names the whole object's checksum, not the body's.
   const { body, finish } = verifiedPayload(ctx, payload, options.checksumHeaders ? checksumRequest(ctx) : undefined);
   const document = await readSmallBody(body, xmlBodySizeBytesMax, () => new S3Error('MalformedXML', 'The request body is too large.'));

@@ -7,6 +7,7 @@ import { log } from '../api/log.ts';
 import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
 import { openEngine } from '../engine/open.ts';
+import { setDirectWrites } from '../engine/file-writer.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
@@ -31,6 +32,10 @@ export function parseAddress(address: string): { host: string; port: number } {
 
 function isOn(value: string | undefined): boolean {
   return value !== undefined && ['on', 'true', '1', 'yes'].includes(value.toLowerCase());
+}
+
+function isOff(value: string | undefined): boolean {
+  return value !== undefined && ['off', 'false', '0', 'no'].includes(value.toLowerCase());
 }
 
 /** The KMS from MinIO's variables, or the development key file on the drives (with a loud warning). */
@@ -69,6 +74,8 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const cipherPool = createBlockCipherPool(defaultPoolThreads);
   const warnings: string[] = [];
   const scannerMs = process.env.COFFER_SCANNER_INTERVAL_MS;
+  // Large object data bypasses the page cache (engine/file-writer.ts) unless MinIO's switch says otherwise.
+  setDirectWrites(!isOff(process.env.MINIO_API_ODIRECT));
   const { engine, drives, plan } = await openEngine(dirs, {
     cipherPool,
     env: process.env,

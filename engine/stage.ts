@@ -2,17 +2,8 @@
 // enforcing the announced size. Small bodies stay in memory so they can be stored inline (docs/format.md).
 
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { mkdirsDurable } from './drive.ts';
+import { StagedFileWriter } from './file-writer.ts';
 import { StorageError } from './types.ts';
-
-/**
- * Bytes collected before one write(2): amortizes syscalls for the small chunks HTTP delivers, and bounds a
- * PUT's memory. Chunks are copied in, so the producer may reuse its buffers once we pull the next chunk.
- */
-export const writeBatchSizeBytes = 1024 * 1024;
 
 export interface StageBodyOptions {
   readonly body: AsyncIterable<Uint8Array>;
@@ -63,14 +54,6 @@ export function checkCompleteSize(totalBytes: number, expectedSizeBytes: number 
   }
 }
 
-async function writeFully(handle: FileHandle, buffer: Buffer, lengthBytes: number): Promise<void> {
-  let offsetBytes = 0;
-  while (offsetBytes < lengthBytes) {
-    const { bytesWritten } = await handle.write(buffer, offsetBytes, lengthBytes - offsetBytes);
-    offsetBytes += bytesWritten;
-  }
-}
-
 /**
  * Consume `body` once. On any failure (iterator exception, size violation, disk error) the partial file is
  * left for the caller to remove with its staging directory; nothing outside `filePath` is touched.
@@ -78,17 +61,23 @@ async function writeFully(handle: FileHandle, buffer: Buffer, lengthBytes: numbe
 export async function stageBody(options: StageBodyOptions): Promise<StagedBody> {
   const { expectedSizeBytes, maxSizeBytes, inlineMaxSizeBytes } = options;
   checkAnnouncedSize(expectedSizeBytes, maxSizeBytes);
-  // A body announced as small never needs a full batch buffer.
-  const batchSizeBytes = Math.max(1, Math.min(writeBatchSizeBytes, expectedSizeBytes ?? writeBatchSizeBytes));
-  const batch = Buffer.allocUnsafe(batchSizeBytes);
-  let batchFillBytes = 0;
+  // A body that may be stored inline is held in memory until it outgrows the inline limit.
+  const mayInline = inlineMaxSizeBytes !== undefined && (expectedSizeBytes === undefined || expectedSizeBytes <= inlineMaxSizeBytes);
+  const head = mayInline ? Buffer.allocUnsafe(Math.min(inlineMaxSizeBytes, expectedSizeBytes ?? inlineMaxSizeBytes)) : undefined;
+  let headBytes = 0;
   let totalBytes = 0;
   const md5 = options.computeMd5 === false ? undefined : createHash('md5');
-  let handle: FileHandle | undefined;
+  let writer: StagedFileWriter | undefined;
 
-  const openFile = async (): Promise<FileHandle> => {
-    await mkdirsDurable(path.dirname(options.filePath), options.baseDir, false);
-    return fs.open(options.filePath, 'wx');
+  const openWriter = async (): Promise<StagedFileWriter> => {
+    const opened = await StagedFileWriter.create(options.baseDir, options.filePath);
+    try {
+      if (headBytes > 0) await opened.write(head!.subarray(0, headBytes));
+    } catch (error) {
+      await opened.abort();
+      throw error;
+    }
+    return opened;
   };
 
   try {
@@ -96,31 +85,24 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
       totalBytes += chunk.length;
       checkReceivedSize(totalBytes, expectedSizeBytes, maxSizeBytes);
       md5?.update(chunk);
-      let chunkOffsetBytes = 0;
-      while (chunkOffsetBytes < chunk.length) {
-        if (batchFillBytes === batch.length) {
-          // Flush only when more bytes must go in, so a body that exactly fills the batch can stay inline.
-          // Awaiting the write before pulling more input is the backpressure.
-          handle ??= await openFile();
-          await writeFully(handle, batch, batchFillBytes);
-          batchFillBytes = 0;
-        }
-        const copyBytes = Math.min(batch.length - batchFillBytes, chunk.length - chunkOffsetBytes);
-        batch.set(chunk.subarray(chunkOffsetBytes, chunkOffsetBytes + copyBytes), batchFillBytes);
-        batchFillBytes += copyBytes;
-        chunkOffsetBytes += copyBytes;
+      if (writer === undefined && head !== undefined && headBytes + chunk.length <= head.length) {
+        head.set(chunk, headBytes);
+        headBytes += chunk.length;
+        continue;
       }
+      writer ??= await openWriter();
+      // Awaiting the write before pulling more input is the backpressure.
+      await writer.write(chunk);
     }
     checkCompleteSize(totalBytes, expectedSizeBytes);
     const md5Hex = md5?.digest('hex') ?? '';
-    if (handle === undefined && inlineMaxSizeBytes !== undefined && totalBytes <= inlineMaxSizeBytes) {
-      return { md5Hex, sizeBytes: totalBytes, inlineData: Buffer.from(batch.subarray(0, batchFillBytes)) };
+    if (writer === undefined && head !== undefined) {
+      return { md5Hex, sizeBytes: totalBytes, inlineData: Buffer.from(head.subarray(0, headBytes)) };
     }
-    handle ??= await openFile();
-    await writeFully(handle, batch, batchFillBytes);
-    await handle.datasync();
+    writer ??= await openWriter();
+    await writer.finish();
     return { md5Hex, sizeBytes: totalBytes };
   } finally {
-    await handle?.close();
+    await writer?.abort();
   }
 }

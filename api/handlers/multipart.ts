@@ -81,7 +81,7 @@ export async function uploadPart(ctx: RequestContext): Promise<void> {
   refuseUnsupportedHeaders(req);
   const partNumber = parsePartNumber(req.query.get('partNumber'));
   const uploadId = uploadIdOf(ctx);
-  const payload = requestPayload(ctx, maxPartSizeBytes);
+  const payload = requestPayload(ctx, { maxBytes: maxPartSizeBytes, reusableChunks: true });
   const { encryption, customer, record } = await partEncryption(ctx, uploadId, partNumber);
   const { body, finish } = verifiedPayload(ctx, payload, checksumRequest(ctx));
   const part = await ctx.engine.putPart(req.bucket, req.key, uploadId, partNumber, {

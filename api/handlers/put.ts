@@ -12,7 +12,7 @@ export async function putObject(ctx: RequestContext): Promise<void> {
   assertBucketName(req.bucket);
   refuseUnsupportedHeaders(req);
   const metadata = metadataFromHeaders(req);
-  const payload = requestPayload(ctx);
+  const payload = requestPayload(ctx, { reusableChunks: true });
   const checksum = checksumRequest(ctx);
   const sse = resolveWriteSse(req.headers, await ctx.engine.getBucketEncryption(req.bucket), ctx.secure, ctx.sse);
   const envelope = sse ? await createEnvelope(sse, req.bucket, req.key, ctx.sse, false) : undefined;

@@ -3,10 +3,8 @@
 // if not, its answer counts as "offline", never as "this object does not exist".
 
 import type { FileHandle } from 'node:fs/promises';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Drive } from '../drive.ts';
-import { mkdirsDurable } from '../drive.ts';
+import { StagedFileWriter } from '../file-writer.ts';
 import { QuorumError } from '../erasure/quorum.ts';
 import { StorageError } from '../types.ts';
 import type { DriveSet } from './drive-set.ts';
@@ -60,49 +58,27 @@ export function quorumLost(error: QuorumError, what: string): StorageError {
 
 /** A shard file being written under a drive's tmp/: created exclusively, appended with writev, fdatasync'ed. */
 export class FileShardSink implements ShardSink {
-  readonly #handle: FileHandle;
+  readonly #writer: StagedFileWriter;
 
-  private constructor(handle: FileHandle) {
-    this.#handle = handle;
+  private constructor(writer: StagedFileWriter) {
+    this.#writer = writer;
   }
 
   /** Create `filePath` below `baseDir` (a drive's tmp/, which must exist: a vanished drive is not rebuilt). */
   static async create(baseDir: string, filePath: string): Promise<FileShardSink> {
-    await mkdirsDurable(path.dirname(filePath), baseDir, false);
-    return new FileShardSink(await fs.open(filePath, 'wx'));
+    return new FileShardSink(await StagedFileWriter.create(baseDir, filePath));
   }
 
   async write(chunks: readonly Uint8Array[]): Promise<void> {
-    let pending = chunks.filter((chunk) => chunk.length > 0);
-    while (pending.length > 0) {
-      const total = pending.reduce((sum, chunk) => sum + chunk.length, 0);
-      const { bytesWritten } = await this.#handle.writev(pending as Uint8Array[]);
-      if (bytesWritten === total) return;
-      // A short write: drop what went out and retry the rest.
-      let skip = bytesWritten;
-      const rest: Uint8Array[] = [];
-      for (const chunk of pending) {
-        if (skip >= chunk.length) {
-          skip -= chunk.length;
-          continue;
-        }
-        rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
-        skip = 0;
-      }
-      pending = rest;
-    }
+    for (const chunk of chunks) await this.#writer.write(chunk);
   }
 
   async finish(): Promise<void> {
-    try {
-      await this.#handle.datasync();
-    } finally {
-      await this.#handle.close();
-    }
+    await this.#writer.finish();
   }
 
   async abort(): Promise<void> {
-    await this.#handle.close().catch(() => undefined);
+    await this.#writer.abort();
   }
 }
 

@@ -53,7 +53,7 @@ function asError(value: unknown): Error {
 
 /** Where one shard's framed stream goes (one per drive of the set, in SHARD order: index i = shard i, 0-based). */
 export interface ShardSink {
-  /** append these bytes (one or more buffers, written in order); resolves when handed to the OS */
+  /** append these bytes (one or more buffers, written in order); resolves when the caller may reuse them */
   write(chunks: readonly Uint8Array[]): Promise<void>;
 }
 
