@@ -86,6 +86,7 @@ export class StagedFileWriter {
   async write(data: Uint8Array): Promise<void> {
     let offsetBytes = 0;
     while (offsetBytes < data.length) {
+      if (this.#closed) throw new Error(`staged file ${this.#filePath} is already closed`);
       const fill = (this.#fill ??= takeBuffer());
       const copyBytes = Math.min(fill.length - this.#fillBytes, data.length - offsetBytes);
       fill.set(data.subarray(offsetBytes, offsetBytes + copyBytes), this.#fillBytes);
