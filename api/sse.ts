@@ -18,6 +18,7 @@ import {
 } from '../engine/crypto/keys.ts';
 import { isKmsError, type Kms } from '../engine/kms/kms.ts';
 import { bucketKeyContext, type BucketKeys } from '../engine/kms/bucket-keys.ts';
+import { ObjectKeyCache } from '../engine/kms/object-key-cache.ts';
 import { S3Error } from './errors.ts';
 import type { HeaderList } from './response.ts';
 
@@ -36,6 +37,8 @@ export interface SseSettings {
   readonly allowSseCOverHttp: boolean;
   /** opt-in shared per-bucket data keys (COFFER_KMS_BUCKET_KEYS=on); see engine/kms/bucket-keys.ts */
   readonly bucketKeys?: BucketKeys;
+  /** unsealed SSE-S3/SSE-KMS object keys, reused by later reads (engine/kms/object-key-cache.ts) */
+  readonly objectKeys?: ObjectKeyCache;
 }
 
 const h = {
@@ -254,7 +257,17 @@ export async function createEnvelope(request: SseRequest, bucket: string, object
   record[recordKeys.iv] = iv.toString('base64');
   const sealedKeyName = domain === 'SSE-C' ? recordKeys.customerSealedKey : domain === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
   record[sealedKeyName] = sealedKey.toString('base64');
+  // The first read after the write finds the key (as the KMS cache holds the data key after generateKey).
+  if (domain !== 'SSE-C') settings.objectKeys?.set(objectKeyCacheId(domain, bucket, object, record[recordKeys.kmsKeyId]!, record), objectKey);
   return { objectKey, record, request };
+}
+
+/** Every input of an SSE-S3/SSE-KMS object key unwrap (engine/kms/object-key-cache.ts). */
+function objectKeyCacheId(type: SseType, bucket: string, object: string, keyId: string, record: EncryptionRecord): string {
+  const sealedField = type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
+  return ObjectKeyCache.id([
+    type, bucket, object, keyId, record[recordKeys.iv], record[sealedField], record[recordKeys.kmsDataKey], record[recordKeys.context], record[recordKeys.bucketKey],
+  ]);
 }
 
 export type SseType = 'SSE-S3' | 'SSE-KMS' | 'SSE-C';
@@ -304,6 +317,10 @@ export async function openEnvelope(
     const kms = requireKms(settings);
     const keyId = record[recordKeys.kmsKeyId] ?? kms.defaultKeyName;
     const storedContext = record[recordKeys.context];
+    const sealedField = type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
+    const cacheId = settings.objectKeys && objectKeyCacheId(type, bucket, object, keyId, record);
+    const cached = cacheId === undefined ? undefined : settings.objectKeys!.get(cacheId);
+    if (cached !== undefined) return cached;
     const clientContext = storedContext === undefined ? {} : (JSON.parse(Buffer.from(storedContext, 'base64').toString('utf8')) as Record<string, string>);
     try {
       const context = record[recordKeys.bucketKey] !== undefined ? bucketKeyContext(bucket, clientContext) : kmsContext(bucket, object, clientContext);
@@ -311,8 +328,15 @@ export async function openEnvelope(
     } catch (error) {
       kmsFailure(error, keyId);
     }
-    sealedKey = recordBytes(record, type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey, 64);
+    sealedKey = recordBytes(record, sealedField, 64);
+    const objectKey = unsealOrThrow(sealedKey, iv, externalKey, type, bucket, object);
+    if (cacheId !== undefined) settings.objectKeys!.set(cacheId, objectKey);
+    return objectKey;
   }
+  return unsealOrThrow(sealedKey, iv, externalKey, type, bucket, object);
+}
+
+function unsealOrThrow(sealedKey: Buffer, iv: Buffer, externalKey: Buffer, type: SseType, bucket: string, object: string): Buffer {
   try {
     return unsealObjectKey(sealedKey, iv, externalKey, type, bucket, object);
   } catch (error) {

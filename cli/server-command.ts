@@ -13,6 +13,7 @@ import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
 import type { Kms } from '../engine/kms/kms.ts';
 import { CachingKms } from '../engine/kms/cache.ts';
+import { ObjectKeyCache } from '../engine/kms/object-key-cache.ts';
 import { KesKms } from '../engine/kms/kes-client.ts';
 import { serverObservability } from './observability.ts';
 import { BucketKeys } from '../engine/kms/bucket-keys.ts';
@@ -92,6 +93,8 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const bucketKeys = isOn(process.env.COFFER_KMS_BUCKET_KEYS) ? new BucketKeys(kms) : undefined;
   const sse: SseSettings = {
     kms,
+    // Unwrapped object keys live as long as the data keys they come from (the KMS cache's TTL).
+    objectKeys: new ObjectKeyCache(cacheTtlMs === undefined ? {} : { ttlMs: Number(cacheTtlMs) }),
     autoEncryption: autoEncryption(process.env, true),
     allowSseCOverHttp: isOn(process.env.COFFER_SSE_C_ALLOW_HTTP),
     ...(bucketKeys ? { bucketKeys } : {}),

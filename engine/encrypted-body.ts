@@ -2,7 +2,7 @@
 // ETag MD5 and the size were taken over the plaintext), and a stored ciphertext range becomes plaintext,
 // reading only the packages the range needs (docs/encryption.md).
 import { createHash, randomBytes } from 'node:crypto';
-import { encryptedSizeBytes, randomDareNonce } from '../workers/dare.ts';
+import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackages, randomDareNonce } from '../workers/dare.ts';
 import { decryptStreamPooled, encryptStreamPooled } from '../workers/encrypt-stream.ts';
 import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
@@ -61,6 +61,12 @@ export function expectedCiphertextBytes(plaintextBytes: number | undefined): num
   return plaintextBytes === undefined ? undefined : encryptedSizeBytes(plaintextBytes);
 }
 
+async function readWhole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(Buffer.from(chunk)); // a reader may reuse its buffer
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
 /** Reads ciphertext bytes [start, endExclusive) of one part's stored stream. */
 export type CiphertextSource = (partIndex: number, start: number, endExclusive: number) => AsyncIterable<Uint8Array>;
 
@@ -82,6 +88,15 @@ export async function* decryptRange(
     let skipBytes = span.skipBytes;
     let takeBytes = span.takeBytes;
     const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
+    if (span.encryptedEndExclusive - span.encryptedStart <= darePackageBytesMax) {
+      // One package (every small object): open it here, without the block pipeline and its generators.
+      const opened = openPackages(key, await readWhole(ciphertext), span.firstSequence);
+      if (span.finalIncluded && !opened.final) throw new DareError('unexpected EOF');
+      const piece = opened.plaintext.subarray(skipBytes, skipBytes + takeBytes);
+      if (piece.length !== takeBytes) throw new StorageError('InternalError', 'encrypted part ended before the requested range');
+      if (piece.length > 0) yield piece;
+      continue;
+    }
     const spanPool = poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
     // recycle: GET streams each chunk out (and copies write it) before pulling the next.
     for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded, recycle: true })) {

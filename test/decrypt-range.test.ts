@@ -1,0 +1,75 @@
+// decryptRange (engine/encrypted-body.ts): plaintext ranges of encrypted parts, through the one-package
+// fast path (small objects, small ranges) and the block pipeline, against workers/dare.ts's encryptStream
+// (itself checked against @noble/ciphers in dare.test.ts); tampering and truncation fail instead of yielding bytes.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { decryptRange } from '../engine/encrypted-body.ts';
+import { DareError, darePayloadBytesMax, encryptStream, randomDareNonce } from '../workers/dare.ts';
+import { createBlockCipherPool } from '../workers/pool.ts';
+
+async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+async function sealed(plaintext: Buffer, key: Buffer): Promise<Buffer> {
+  async function* one(): AsyncGenerator<Uint8Array> {
+    yield plaintext;
+  }
+  return collect(encryptStream(one(), key, randomDareNonce()));
+}
+
+/** A source over `ciphertext` that hands out 1000-byte chunks from one reused buffer, like the drive readers. */
+function sourceOver(ciphertext: Buffer) {
+  return async function* (_part: number, start: number, endExclusive: number): AsyncGenerator<Uint8Array> {
+    const scratch = Buffer.alloc(1000);
+    for (let at = start; at < endExclusive; at += scratch.length) {
+      const n = Math.min(scratch.length, endExclusive - at);
+      ciphertext.copy(scratch, 0, at, at + n);
+      yield scratch.subarray(0, n);
+    }
+  };
+}
+
+const pool = createBlockCipherPool(0);
+
+describe('decryptRange', () => {
+  for (const size of [1, 4096, darePayloadBytesMax, darePayloadBytesMax + 1, 3 * darePayloadBytesMax + 5]) {
+    it(`returns every range of a ${size}-byte object exactly`, async () => {
+      const key = randomBytes(32);
+      const plaintext = randomBytes(size);
+      const ciphertext = await sealed(plaintext, key);
+      const ranges: [number, number][] = [[0, size - 1], [0, 0], [size - 1, size - 1], [Math.floor(size / 3), Math.floor((2 * size) / 3)]];
+      for (const [start, end] of ranges) {
+        const got = await collect(decryptRange([size], [1], start, end, () => key, sourceOver(ciphertext), pool));
+        assert.deepEqual(got, plaintext.subarray(start, end + 1), `range ${start}-${end}`);
+      }
+    });
+  }
+
+  it('a flipped byte in a one-package object fails with DareError', async () => {
+    const key = randomBytes(32);
+    const ciphertext = await sealed(randomBytes(4096), key);
+    ciphertext[100]! ^= 1;
+    await assert.rejects(collect(decryptRange([4096], [1], 0, 4095, () => key, sourceOver(ciphertext), pool)), DareError);
+  });
+
+  it('a stored part cut after a whole non-final package fails instead of passing as the end', async () => {
+    const key = randomBytes(32);
+    const size = 2 * darePayloadBytesMax;
+    const ciphertext = await sealed(randomBytes(size), key);
+    const firstPackage = ciphertext.subarray(0, ciphertext.length / 2);
+    // The metadata says one package of plaintext, so the plan reads one package and expects it to be final.
+    await assert.rejects(
+      collect(decryptRange([darePayloadBytesMax], [1], 0, darePayloadBytesMax - 1, () => key, sourceOver(firstPackage), pool)),
+      DareError,
+    );
+  });
+
+  it('the wrong key fails', async () => {
+    const ciphertext = await sealed(randomBytes(10), randomBytes(32));
+    await assert.rejects(collect(decryptRange([10], [1], 0, 9, () => randomBytes(32), sourceOver(ciphertext), pool)), DareError);
+  });
+});
