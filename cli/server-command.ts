@@ -7,7 +7,7 @@ import { log } from '../api/log.ts';
 import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
 import { openEngine } from '../engine/open.ts';
-import { setDirectWrites } from '../engine/file-writer.ts';
+import { setDirectIo } from '../engine/file-writer.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
@@ -76,7 +76,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const warnings: string[] = [];
   const scannerMs = process.env.COFFER_SCANNER_INTERVAL_MS;
   // Large object data bypasses the page cache (engine/file-writer.ts) unless MinIO's switch says otherwise.
-  setDirectWrites(!isOff(process.env.MINIO_API_ODIRECT));
+  setDirectIo(!isOff(process.env.MINIO_API_ODIRECT));
   const { engine, drives, plan } = await openEngine(dirs, {
     cipherPool,
     env: process.env,

@@ -27,9 +27,14 @@ let directWritesEnabled = true;
 /** base directories (drive tmp dirs) whose filesystem refused an O_DIRECT open or write */
 const directRefused = new Set<string>();
 
-/** Process-wide switch, set once at startup from MINIO_API_ODIRECT. */
-export function setDirectWrites(enabled: boolean): void {
+/** Process-wide switch for O_DIRECT writes and reads (engine/file-reader.ts), set at startup from MINIO_API_ODIRECT. */
+export function setDirectIo(enabled: boolean): void {
   directWritesEnabled = enabled;
+}
+
+/** Whether O_DIRECT is switched on at all. */
+export function directIoEnabled(): boolean {
+  return directWritesEnabled;
 }
 
 /** Whether new large files below `baseDir` will be written with O_DIRECT. */

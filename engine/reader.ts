@@ -11,6 +11,7 @@ import type { ObjectVersion } from './meta.ts';
 import { dataDirName } from './paths.ts';
 import { isErrnoCode } from './drive.ts';
 import { decryptRange } from './encrypted-body.ts';
+import { readDirect } from './file-reader.ts';
 import { localBlockBuffers, type BlockCipherPool } from '../workers/pool.ts';
 import { StorageError } from './types.ts';
 import type { ObjectInfo, ObjectReader } from './types.ts';
@@ -144,6 +145,12 @@ export class DriveStoredBytes implements StoredBytes {
    */
   async *#readFile(partNumber: number, position: number, stopPosition: number): AsyncGenerator<Buffer> {
     const handle = await this.openPart(partNumber);
+    const shortFile = () => new StorageError('InternalError', `part ${partNumber} of ${this.#what} is shorter than its metadata says`);
+    // Large ranges bypass the page cache (engine/file-reader.ts); small ones, or where O_DIRECT is refused, do not.
+    yield* readDirect(handle, position, stopPosition, shortFile, (from, to) => this.#readBuffered(handle, from, to, shortFile));
+  }
+
+  async *#readBuffered(handle: FileHandle, position: number, stopPosition: number, shortFile: () => Error): AsyncGenerator<Buffer> {
     const scratch = stopPosition - position >= readChunkSizeBytes ? localBlockBuffers.take(readChunkSizeBytes) : Buffer.allocUnsafe(stopPosition - position);
     try {
       while (position < stopPosition) {
@@ -151,9 +158,7 @@ export class DriveStoredBytes implements StoredBytes {
         let fillBytes = 0;
         while (fillBytes < chunk.length) {
           const { bytesRead } = await handle.read(chunk, fillBytes, chunk.length - fillBytes, position + fillBytes);
-          if (bytesRead === 0) {
-            throw new StorageError('InternalError', `part ${partNumber} of ${this.#what} is shorter than its metadata says`);
-          }
+          if (bytesRead === 0) throw shortFile();
           fillBytes += bytesRead;
         }
         position += fillBytes;

@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { alignedBufferBytes, alignedBuffers } from '../engine/aligned-buffers.ts';
-import { StagedFileWriter, directWritesActive, fileWriteCounters, setDirectWrites } from '../engine/file-writer.ts';
+import { StagedFileWriter, directWritesActive, fileWriteCounters, setDirectIo } from '../engine/file-writer.ts';
 import { stageBody, type StageBodyOptions } from '../engine/stage.ts';
 import { StorageError, type StorageErrorKind } from '../engine/types.ts';
 
@@ -158,8 +158,8 @@ describe('direct writes', () => {
     assert.equal(alignedBuffers.owns(Buffer.alloc(MiB)), false, 'an ordinary buffer is not the pool\'s');
   });
 
-  it('setDirectWrites(false) sends every byte through the page cache, content still exact', async () => {
-    setDirectWrites(false);
+  it('setDirectIo(false) sends every byte through the page cache, content still exact', async () => {
+    setDirectIo(false);
     try {
       assert.equal(directWritesActive(baseDir), false);
       for (const size of [MiB, 2 * MiB, 3.5 * MiB + 17]) {
@@ -173,7 +173,7 @@ describe('direct writes', () => {
         assert.deepEqual(counterDelta(countersBefore), { directBytes: 0, bufferedBytes: size });
       }
     } finally {
-      setDirectWrites(true);
+      setDirectIo(true);
     }
     assert.equal(directWritesActive(baseDir), directSupported, 'switched back on');
   });

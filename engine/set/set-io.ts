@@ -4,6 +4,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import type { Drive } from '../drive.ts';
+import { readDirectInto } from '../file-reader.ts';
 import { StagedFileWriter } from '../file-writer.ts';
 import { QuorumError } from '../erasure/quorum.ts';
 import { StorageError } from '../types.ts';
@@ -99,6 +100,9 @@ export class FileShardSource implements ShardSource {
 
   async readInto(position: number, target: Buffer): Promise<number> {
     const handle = await this.#open();
+    // Shards are written with O_DIRECT, so they are rarely in the page cache: read them the same way.
+    const direct = await readDirectInto(handle, position, target);
+    if (direct !== undefined) return direct;
     let filled = 0;
     while (filled < target.length) {
       const { bytesRead } = await handle.read(target, filled, target.length - filled, position + filled);

@@ -1,0 +1,160 @@
+// Large sequential reads of a part file with O_DIRECT, one read ahead: the read side of
+// engine/file-writer.ts. Data written with O_DIRECT is not in the page cache, and reading it through the
+// cache costs what writing through it did (fresh page-cache pages, then a copy); MinIO reads large objects
+// with O_DIRECT too. The page cache's readahead is replaced by our own: while the consumer handles one
+// 1 MiB chunk, the next is already being read into the second buffer.
+//
+// O_DIRECT wants the file offset and length aligned to the logical block size and the memory to the DMA
+// alignment: reads start at the 4 KiB boundary at or below the requested position, into page-aligned pool
+// buffers (engine/aligned-buffers.ts), and the caller sees only the requested bytes. The direct descriptor
+// is a second open of the *same* inode through /proc/self/fd, so a read racing an overwrite still reads
+// the version whose handle it holds. Anything unusual — no aligned buffers left, a filesystem that refuses
+// O_DIRECT (EINVAL) — falls back to `buffered`, and a refusal is remembered for the process.
+
+import { constants as fsConstants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
+import { alignedBuffers } from './aligned-buffers.ts';
+import { isErrnoCode } from './drive.ts';
+import { directIoEnabled } from './file-writer.ts';
+
+/** File offsets and lengths of direct reads are multiples of this. */
+const directAlignBytes = 4096;
+/** Smaller reads go through the page cache, where repeated small reads stay cheap. */
+export const directReadMinBytes = 1024 * 1024;
+
+let directReadsRefused = false;
+
+function roundUp(value: number, multiple: number): number {
+  return Math.ceil(value / multiple) * multiple;
+}
+
+/**
+ * Bytes [position, stopPosition) of the file behind `handle`, in chunks of at most 1 MiB that are valid
+ * until the next pull. `shortFile` builds the error for a file that ends early; `buffered` serves the
+ * range when direct reads are not possible.
+ */
+export async function* readDirect(
+  handle: FileHandle,
+  position: number,
+  stopPosition: number,
+  shortFile: () => Error,
+  buffered: (position: number, stopPosition: number) => AsyncIterable<Buffer>,
+): AsyncGenerator<Buffer> {
+  if (!directIoEnabled() || directReadsRefused || stopPosition - position < directReadMinBytes) {
+    yield* buffered(position, stopPosition);
+    return;
+  }
+  const first = alignedBuffers.acquire();
+  const second = first && alignedBuffers.acquire();
+  if (first === undefined || second === undefined) {
+    if (first) alignedBuffers.release(first);
+    yield* buffered(position, stopPosition);
+    return;
+  }
+  let direct: FileHandle | undefined;
+  try {
+    direct = await fs.open(`/proc/self/fd/${handle.fd}`, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
+  } catch (error) {
+    alignedBuffers.release(first);
+    alignedBuffers.release(second);
+    if (!isErrnoCode(error, 'EINVAL') && !isErrnoCode(error, 'ENOENT')) throw error;
+    if (isErrnoCode(error, 'EINVAL')) directReadsRefused = true;
+    yield* buffered(position, stopPosition);
+    return;
+  }
+  const buffers = [first, second];
+  /** Fill `buffer` from `offset` up to what [offset, stopPosition) needs; the byte count (short at EOF). */
+  const readInto = async (buffer: Buffer, offset: number): Promise<number> => {
+    const wantBytes = Math.min(buffer.length, roundUp(stopPosition - offset, directAlignBytes));
+    let gotBytes = 0;
+    while (gotBytes < wantBytes) {
+      const { bytesRead } = await direct!.read(buffer, gotBytes, wantBytes - gotBytes, offset + gotBytes);
+      gotBytes += bytesRead;
+      if (bytesRead === 0 || gotBytes % directAlignBytes !== 0) break; // the end of the file
+    }
+    return gotBytes;
+  };
+  const prefetch = (buffer: Buffer, offset: number): Promise<number> => {
+    const reading = readInto(buffer, offset);
+    reading.catch(() => undefined); // awaited on the next pull; never an unhandled rejection meanwhile
+    return reading;
+  };
+  let offset = Math.floor(position / directAlignBytes) * directAlignBytes;
+  let index = 0;
+  let pending: Promise<number> | undefined = prefetch(buffers[0]!, offset);
+  try {
+    while (offset < stopPosition) {
+      let gotBytes: number;
+      try {
+        gotBytes = await pending!;
+      } catch (error) {
+        if (!isErrnoCode(error, 'EINVAL')) throw error;
+        // The device wants a stricter alignment than we assumed: the page cache serves this and later reads.
+        directReadsRefused = true;
+        pending = undefined;
+        yield* buffered(Math.max(position, offset), stopPosition);
+        return;
+      }
+      const buffer = buffers[index]!;
+      const nextOffset = offset + buffer.length;
+      const neededEnd = Math.min(stopPosition, nextOffset);
+      if (offset + gotBytes < neededEnd) throw shortFile();
+      // Start the next read before handing this chunk out: the other buffer is free (its chunk was consumed).
+      pending = nextOffset < stopPosition ? prefetch(buffers[1 - index]!, nextOffset) : undefined;
+      yield buffer.subarray(Math.max(position, offset) - offset, neededEnd - offset);
+      offset = nextOffset;
+      index = 1 - index;
+    }
+  } finally {
+    // No buffer goes back to the pool while the kernel may still be writing into it.
+    await pending?.catch(() => undefined);
+    await direct.close().catch(() => undefined);
+    alignedBuffers.release(first);
+    alignedBuffers.release(second);
+  }
+}
+
+/**
+ * Fill `target` from `position` with O_DIRECT reads through one aligned pool buffer, copying out what was
+ * asked (erasure shard windows are neither aligned nor a buffer's size). Resolves with the bytes read —
+ * fewer only at the end of the file — or undefined when direct reads are off, refused, or `target` is
+ * small: the caller then reads through the page cache.
+ */
+export async function readDirectInto(handle: FileHandle, position: number, target: Buffer): Promise<number | undefined> {
+  if (!directIoEnabled() || directReadsRefused || target.length < directReadMinBytes / 4) return undefined;
+  const buffer = alignedBuffers.acquire();
+  if (buffer === undefined) return undefined;
+  let direct: FileHandle | undefined;
+  try {
+    try {
+      direct = await fs.open(`/proc/self/fd/${handle.fd}`, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
+    } catch (error) {
+      if (isErrnoCode(error, 'EINVAL')) directReadsRefused = true;
+      if (isErrnoCode(error, 'EINVAL') || isErrnoCode(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+    const end = position + target.length;
+    let at = position;
+    while (at < end) {
+      const alignedStart = Math.floor(at / directAlignBytes) * directAlignBytes;
+      const wantBytes = Math.min(buffer.length, roundUp(end - alignedStart, directAlignBytes));
+      let gotBytes: number;
+      try {
+        ({ bytesRead: gotBytes } = await direct.read(buffer, 0, wantBytes, alignedStart));
+      } catch (error) {
+        if (!isErrnoCode(error, 'EINVAL') || at !== position) throw error;
+        directReadsRefused = true;
+        return undefined;
+      }
+      const copied = Math.max(0, Math.min(end, alignedStart + gotBytes) - at);
+      buffer.copy(target, at - position, at - alignedStart, at - alignedStart + copied);
+      at += copied;
+      if (copied === 0 || gotBytes < wantBytes) break; // the end of the file
+    }
+    return at - position;
+  } finally {
+    await direct?.close().catch(() => undefined);
+    alignedBuffers.release(buffer);
+  }
+}
