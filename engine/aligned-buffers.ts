@@ -6,8 +6,9 @@
 // still treats alignment as a hypothesis: if the kernel refuses a direct write (EINVAL) it falls back to
 // buffered I/O for that filesystem, so a runtime that maps memory differently loses speed, not data.
 //
-// Slabs are never grown (growing would detach every view) and never freed: buffers circulate through a
-// free list, so steady-state writes allocate nothing and add no external memory for the GC to chase.
+// Slabs are never grown and never freed: buffers circulate through a free list, so steady-state writes
+// allocate nothing and add no external memory for the GC to chase. The memory is shared (a
+// SharedArrayBuffer), so a worker can hash a buffer in place while it is being written (DigestStream).
 
 export const alignedBufferBytes = 1024 * 1024;
 const wasmPageBytes = 64 * 1024;
@@ -25,7 +26,12 @@ export interface AlignedBufferPoolStats {
 }
 
 // Node 20's @types/node does not declare the WebAssembly global (it lives in lib.dom); the constructor used:
-const WasmMemory = (globalThis as { WebAssembly?: { Memory: new (descriptor: { initial: number }) => { readonly buffer: ArrayBuffer } } })
+interface WasmMemoryDescriptor {
+  readonly initial: number;
+  readonly maximum: number;
+  readonly shared: boolean;
+}
+const WasmMemory = (globalThis as { WebAssembly?: { Memory: new (descriptor: WasmMemoryDescriptor) => { readonly buffer: SharedArrayBuffer } } })
   .WebAssembly?.Memory;
 
 class AlignedBufferPool {
@@ -59,9 +65,10 @@ class AlignedBufferPool {
 
   #addSlab(): boolean {
     if (this.#slabs >= maxSlabs || WasmMemory === undefined) return false;
-    let memory: { readonly buffer: ArrayBuffer };
+    let memory: { readonly buffer: SharedArrayBuffer };
+    const pages = (buffersPerSlab * alignedBufferBytes) / wasmPageBytes;
     try {
-      memory = new WasmMemory({ initial: (buffersPerSlab * alignedBufferBytes) / wasmPageBytes });
+      memory = new WasmMemory({ initial: pages, maximum: pages, shared: true });
     } catch {
       return false; // address space refused: fall back to ordinary buffers
     }

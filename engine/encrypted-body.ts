@@ -1,7 +1,7 @@
 // Encryption at rest on the write and read paths: a plaintext body becomes DARE 2.0 ciphertext (after the
 // ETag MD5 and the size were taken over the plaintext), and a stored ciphertext range becomes plaintext,
 // reading only the packages the range needs (docs/encryption.md).
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackages, randomDareNonce } from '../workers/dare.ts';
 import { decryptStreamPooled, encryptStreamPooled } from '../workers/encrypt-stream.ts';
 import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
@@ -26,9 +26,9 @@ export interface PlaintextTally {
 }
 
 /**
- * Encrypt `body` in 1 MiB blocks on the cipher pool while the ETag MD5 runs here on the calling thread
- * (measured: one pool thread + MD5 inline beats both inline sealing and moving MD5 state between threads);
- * `tally` is filled once the body has been consumed.
+ * Encrypt `body` in 1 MiB blocks on the cipher pool; the ETag MD5 of the plaintext is computed on the same
+ * thread as part of each seal (a digest stream pinned to one worker), so neither leaves work on the event
+ * loop. `tally` is filled once the body has been consumed.
  */
 export function encryptBody(
   body: AsyncIterable<Uint8Array>,
@@ -37,19 +37,18 @@ export function encryptBody(
   pool: BlockCipherPool,
   expectedSizeBytes: number | undefined,
 ): AsyncIterable<Buffer> {
-  const md5 = createHash('md5');
   async function* plaintext(): AsyncGenerator<Uint8Array> {
     let sizeBytes = 0;
     for await (const chunk of body) {
-      md5.update(chunk);
       sizeBytes += chunk.length;
       yield chunk;
     }
-    tally.md5Hex = md5.digest('hex');
     tally.sizeBytes = sizeBytes;
   }
+  const sealingPool = poolFor(pool, expectedSizeBytes);
+  const digest = { stream: sealingPool.createDigest(), onMd5: (md5Hex: string) => { tally.md5Hex = md5Hex; } };
   // recycle: every engine writer (stageBody, the erasure writer) copies each chunk before pulling the next.
-  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), poolFor(pool, expectedSizeBytes), { recycle: true });
+  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), sealingPool, { recycle: true, digest });
 }
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */

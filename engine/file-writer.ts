@@ -12,6 +12,9 @@
 // most 2 MiB and `write` resolves only when there is room (backpressure). A filesystem that refuses
 // O_DIRECT (EINVAL: tmpfs on older kernels, some FUSE and network filesystems) is remembered and written
 // through the page cache from then on; MINIO_API_ODIRECT=off turns direct writes off altogether.
+//
+// With a digest stream (the ETag MD5 on a pool thread), each full buffer is hashed there in place while it
+// is being written — the buffers are shared memory — so the event loop only copies bytes.
 
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -19,6 +22,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { alignedBufferBytes, alignedBuffers } from './aligned-buffers.ts';
 import { isErrnoCode, mkdirsDurable } from './drive.ts';
+import type { DigestStream } from '../workers/pool.ts';
 
 /** Bytes of staged files written each way since start (tests and metrics read them). */
 export const fileWriteCounters = { directBytes: 0, bufferedBytes: 0 };
@@ -50,6 +54,14 @@ async function writeAllAt(handle: FileHandle, buffer: Uint8Array, lengthBytes: n
   }
 }
 
+/** Both results once both have settled (neither may still be reading a buffer), or the first failure. */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B> | undefined): Promise<[A, B | undefined]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
 function takeBuffer(): Buffer {
   return alignedBuffers.acquire() ?? Buffer.allocUnsafe(alignedBufferBytes);
 }
@@ -58,6 +70,7 @@ export class StagedFileWriter {
   readonly #baseDir: string;
   readonly #filePath: string;
   readonly #handle: FileHandle;
+  readonly #digest: DigestStream | undefined;
   /** the O_DIRECT handle: undefined until the first whole buffer, null when direct writes are not used */
   #direct: FileHandle | null | undefined;
   #fill: Buffer | undefined;
@@ -70,16 +83,25 @@ export class StagedFileWriter {
   #positionBytes = 0;
   #closed = false;
 
-  private constructor(baseDir: string, filePath: string, handle: FileHandle) {
+  private constructor(baseDir: string, filePath: string, handle: FileHandle, digest: DigestStream | undefined) {
     this.#baseDir = baseDir;
     this.#filePath = filePath;
     this.#handle = handle;
+    this.#digest = digest;
   }
 
-  /** Create `filePath` exclusively, with its parent directories below `baseDir` (which must exist). */
-  static async create(baseDir: string, filePath: string): Promise<StagedFileWriter> {
-    await mkdirsDurable(path.dirname(filePath), baseDir, false);
-    return new StagedFileWriter(baseDir, filePath, await fs.open(filePath, 'wx'));
+  /**
+   * Create `filePath` exclusively, with its parent directories below `baseDir` (which must exist). With
+   * `digest`, every byte written is hashed into it and finish() returns the MD5; the writer owns the stream.
+   */
+  static async create(baseDir: string, filePath: string, digest?: DigestStream): Promise<StagedFileWriter> {
+    try {
+      await mkdirsDurable(path.dirname(filePath), baseDir, false);
+      return new StagedFileWriter(baseDir, filePath, await fs.open(filePath, 'wx'), digest);
+    } catch (error) {
+      digest?.abandon();
+      throw error;
+    }
   }
 
   /** bytes accepted so far */
@@ -101,15 +123,19 @@ export class StagedFileWriter {
     }
   }
 
-  /** Write what is left, fdatasync, close. The file is then complete and durable. */
-  async finish(): Promise<void> {
+  /** Write what is left, fdatasync, close. The file is then complete and durable. The MD5 with a digest. */
+  async finish(): Promise<{ readonly md5Hex?: string }> {
     try {
       await this.#settle();
-      if (this.#fillBytes > 0) {
-        await writeAllAt(this.#handle, this.#fill!, this.#fillBytes, this.#positionBytes);
-        fileWriteCounters.bufferedBytes += this.#fillBytes;
-      }
+      const tail = this.#fill?.subarray(0, this.#fillBytes);
+      const writeTail = async (): Promise<void> => {
+        if (tail === undefined || tail.length === 0) return;
+        await writeAllAt(this.#handle, tail, tail.length, this.#positionBytes);
+        fileWriteCounters.bufferedBytes += tail.length;
+      };
+      const [, md5Hex] = await bothSettled(writeTail(), this.#digest?.finish(tail));
       await this.#handle.datasync();
+      return md5Hex === undefined ? {} : { md5Hex };
     } finally {
       await this.#close();
     }
@@ -128,9 +154,12 @@ export class StagedFileWriter {
     this.#fill = this.#spare ?? takeBuffer();
     this.#spare = full;
     this.#fillBytes = 0;
-    this.#inflight = this.#writeWhole(full, positionBytes).catch((error: unknown) => {
-      this.#failure = error;
-    });
+    this.#inflight = bothSettled(this.#writeWhole(full, positionBytes), this.#digest?.update(full)).then(
+      () => undefined,
+      (error: unknown) => {
+        this.#failure = error;
+      },
+    );
   }
 
   async #settle(): Promise<void> {
@@ -182,6 +211,7 @@ export class StagedFileWriter {
   async #close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#digest?.abandon(); // a no-op once finished
     // No buffer may go back to the pool while the kernel could still be reading it.
     await this.#inflight?.catch(() => undefined);
     this.#inflight = undefined;

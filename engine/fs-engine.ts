@@ -174,6 +174,7 @@ export class FsEngine implements ObjectEngine {
       const staged = await stageBody({
         body: encryption ? encryptBody(input.body, encryption, tally, this.#cipherPool, input.expectedSizeBytes) : input.body,
         computeMd5: encryption === undefined,
+        digestPool: this.#cipherPool,
         maxSizeBytes: encryption ? encryptedSizeBytes(maxSinglePutSizeBytes) : maxSinglePutSizeBytes,
         inlineMaxSizeBytes,
         filePath: path.join(stagingDir, dataDirName(dataDir), 'part.1'),

@@ -385,6 +385,7 @@ export class MultipartStore {
       const staged = await stageBody({
         body: encryption ? encryptBody(input.body, encryption, tally, this.#cipherPool, input.expectedSizeBytes) : input.body,
         computeMd5: encryption === undefined,
+        digestPool: this.#cipherPool,
         maxSizeBytes: encryption ? encryptedSizeBytes(maxPartSizeBytes) : maxPartSizeBytes,
         filePath: path.join(stagingDir, dataFileName),
         baseDir: this.#drive.paths.tmpDir,

@@ -2,8 +2,10 @@
 // enforcing the announced size. Small bodies stay in memory so they can be stored inline (docs/format.md).
 
 import { createHash } from 'node:crypto';
+import { alignedBufferBytes } from './aligned-buffers.ts';
 import { StagedFileWriter } from './file-writer.ts';
 import { StorageError } from './types.ts';
+import type { BlockCipherPool } from '../workers/pool.ts';
 
 export interface StageBodyOptions {
   readonly body: AsyncIterable<Uint8Array>;
@@ -18,6 +20,11 @@ export interface StageBodyOptions {
   readonly baseDir: string;
   /** false when the body is ciphertext: the ETag MD5 is then taken over the plaintext upstream */
   readonly computeMd5?: boolean;
+  /**
+   * Where the MD5 of a body larger than one write buffer is computed (a digest stream on a pool thread,
+   * fed by the file writer); absent, or for smaller bodies, on this thread as the chunks arrive.
+   */
+  readonly digestPool?: BlockCipherPool;
 }
 
 export interface StagedBody {
@@ -66,11 +73,14 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
   const head = mayInline ? Buffer.allocUnsafe(Math.min(inlineMaxSizeBytes, expectedSizeBytes ?? inlineMaxSizeBytes)) : undefined;
   let headBytes = 0;
   let totalBytes = 0;
-  const md5 = options.computeMd5 === false ? undefined : createHash('md5');
+  const computeMd5 = options.computeMd5 !== false;
+  // A large body is hashed by its file writer on the pool; anything else here, chunk by chunk.
+  const digestPool = computeMd5 && (expectedSizeBytes === undefined || expectedSizeBytes > alignedBufferBytes) ? options.digestPool : undefined;
+  const md5 = computeMd5 && digestPool === undefined ? createHash('md5') : undefined;
   let writer: StagedFileWriter | undefined;
 
   const openWriter = async (): Promise<StagedFileWriter> => {
-    const opened = await StagedFileWriter.create(options.baseDir, options.filePath);
+    const opened = await StagedFileWriter.create(options.baseDir, options.filePath, digestPool?.createDigest());
     try {
       if (headBytes > 0) await opened.write(head!.subarray(0, headBytes));
     } catch (error) {
@@ -95,13 +105,14 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
       await writer.write(chunk);
     }
     checkCompleteSize(totalBytes, expectedSizeBytes);
-    const md5Hex = md5?.digest('hex') ?? '';
     if (writer === undefined && head !== undefined) {
-      return { md5Hex, sizeBytes: totalBytes, inlineData: Buffer.from(head.subarray(0, headBytes)) };
+      const inlineData = Buffer.from(head.subarray(0, headBytes));
+      const md5Hex = md5 ? md5.digest('hex') : computeMd5 ? createHash('md5').update(inlineData).digest('hex') : '';
+      return { md5Hex, sizeBytes: totalBytes, inlineData };
     }
     writer ??= await openWriter();
-    await writer.finish();
-    return { md5Hex, sizeBytes: totalBytes };
+    const written = await writer.finish();
+    return { md5Hex: md5?.digest('hex') ?? written.md5Hex ?? '', sizeBytes: totalBytes };
   } finally {
     await writer?.abort();
   }

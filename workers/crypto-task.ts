@@ -7,6 +7,7 @@
 // handlers never throw: they return a tagged result, and pool.ts rebuilds the error on the calling thread.
 // Output buffers go back by transfer, not by copy (perf-primitives.md §4: 72–97 µs vs 240–340 µs per MiB).
 
+import { createHash, type Hash } from 'node:crypto';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
@@ -22,7 +23,27 @@ export interface SealTask {
   readonly final: boolean;
   /** transferred too: seal into it and send both buffers back (recycling; see BlockCipherPool.sealRecycled) */
   readonly output?: Uint8Array;
+  /** also hash the plaintext into this thread's running MD5 of that stream first (DigestTask) */
+  readonly digest?: { readonly streamId: number; readonly sequence: number; readonly final: boolean };
 }
+
+/**
+ * Feed `data` to the running MD5 of stream `streamId`, which lives on the thread that runs the task (the pool
+ * sends every task of a stream to the same thread, in order). `final` digests and forgets it; `drop`
+ * forgets it without a digest (an abandoned upload).
+ */
+export interface DigestTask {
+  readonly streamId: number;
+  /** 0, 1, 2 … per stream: a task out of order fails the stream instead of producing a wrong MD5 */
+  readonly sequence: number;
+  readonly data?: Uint8Array;
+  readonly final: boolean;
+  readonly drop?: boolean;
+}
+
+export type DigestResult =
+  | { readonly ok: true; readonly md5Hex?: string }
+  | { readonly ok: false; readonly error: SerializedError };
 
 export interface OpenTask {
   readonly key: Uint8Array;
@@ -42,7 +63,7 @@ export interface SerializedError {
 }
 
 export type SealResult =
-  | { readonly ok: true; readonly ciphertext?: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array }
+  | { readonly ok: true; readonly ciphertext?: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array; readonly md5Hex?: string }
   | { readonly ok: false; readonly error: SerializedError };
 
 export type OpenResult =
@@ -119,14 +140,50 @@ function moveResult<T extends object>(value: T, buffers: readonly ArrayBuffer[])
   return Piscina.move(transferable as never) as unknown as T;
 }
 
+/** Running MD5s of the streams whose tasks run on this thread. */
+const digestStates = new Map<number, { readonly hash: Hash; nextSequence: number }>();
+
+/** Shared by the worker task and the inline pool. */
+export function digestUpdate(task: DigestTask): DigestResult {
+  try {
+    if (task.drop === true) {
+      digestStates.delete(task.streamId);
+      return { ok: true };
+    }
+    let state = digestStates.get(task.streamId);
+    if (state === undefined) digestStates.set(task.streamId, (state = { hash: createHash('md5'), nextSequence: 0 }));
+    if (task.sequence !== state.nextSequence) {
+      throw new Error(`digest stream ${task.streamId}: block ${task.sequence} arrived, expected ${state.nextSequence}`);
+    }
+    state.nextSequence++;
+    if (task.data !== undefined && task.data.byteLength > 0) state.hash.update(task.data);
+    if (!task.final) return { ok: true };
+    digestStates.delete(task.streamId);
+    return { ok: true, md5Hex: state.hash.digest('hex') };
+  } catch (error) {
+    digestStates.delete(task.streamId);
+    return { ok: false, error: serializeError(error) };
+  }
+}
+
+export function digest(task: DigestTask): DigestResult {
+  return digestUpdate(task);
+}
+
 export function seal(task: SealTask): SealResult {
   let ciphertext: Uint8Array<ArrayBuffer>;
+  let md5Hex: string | undefined;
+  if (task.digest !== undefined) {
+    const digested = digestUpdate({ ...task.digest, data: task.plaintext });
+    if (!digested.ok) return digested;
+    md5Hex = digested.md5Hex;
+  }
   if (task.output !== undefined && task.output.buffer instanceof SharedArrayBuffer) {
     // Shared memory: sealed in place, nothing travels back but the length (no new ArrayBuffer on the
     // calling thread, so no external-memory pressure on its garbage collector).
     try {
       const sealedBytes = sealPackagesInto(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final, asBuffer(task.output));
-      return { ok: true, sealedBytes };
+      return { ok: true, sealedBytes, ...(md5Hex === undefined ? {} : { md5Hex }) };
     } catch (error) {
       return { ok: false, error: serializeError(error) };
     }
@@ -140,7 +197,7 @@ export function seal(task: SealTask): SealResult {
     } catch (error) {
       return { ok: false, error: serializeError(error) };
     }
-    return moveResult({ ok: true, ciphertext: output, sealedBytes, plaintext }, [output.buffer, plaintext.buffer]);
+    return moveResult({ ok: true, ciphertext: output, sealedBytes, plaintext, ...(md5Hex === undefined ? {} : { md5Hex }) }, [output.buffer, plaintext.buffer]);
   }
   try {
     const sealed = sealPackages(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final);

@@ -10,3 +10,4 @@ export const seal = task.seal;
 export const open = task.open;
 export const probe = task.probe;
 export const erasureEncode = task.erasureEncode;
+export const digest = task.digest;

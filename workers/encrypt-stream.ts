@@ -8,7 +8,7 @@
 // maxInFlight blocks are pending, no more input is read (backpressure reaches the source).
 
 import { DareError, darePackageBytesMax, darePayloadBytesMax, dareKeyBytes, dareNonceBytes } from './dare.ts';
-import { blockBuffersFor, type BlockCipherPool } from './pool.ts';
+import { blockBuffersFor, type BlockCipherPool, type DigestStream } from './pool.ts';
 
 /** Plaintext per pool task: large enough to amortize a worker round trip (perf-primitives.md §4). */
 export const defaultBlockBytes = 1024 * 1024;
@@ -31,6 +31,11 @@ export interface PooledEncryptOptions extends PooledStreamOptions {
    * it into its write batch at once). Spares the garbage collector ~2 MiB of external memory per MiB.
    */
   readonly recycle?: boolean;
+  /**
+   * Feed the plaintext to this digest stream as part of each seal (on the sealing thread, in order) and
+   * report its MD5 once the last block is sealed. Needs `recycle`.
+   */
+  readonly digest?: { readonly stream: DigestStream; readonly onMd5: (md5Hex: string) => void };
 }
 
 interface SealedBlock {
@@ -109,6 +114,9 @@ export async function* encryptStreamPooled(
 ): AsyncGenerator<Buffer> {
   const { blockBytes, maxInFlight } = checkOptions(options);
   const recycle = options?.recycle === true;
+  const digest = options?.digest;
+  assertInvariant(digest === undefined || recycle, 'a digest stream needs recycle');
+  let digested = false;
   const cipherBlockBytes = (blockBytes / darePayloadBytesMax) * darePackageBytesMax;
   const buffers = blockBuffersFor(pool);
   assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
@@ -128,8 +136,14 @@ export async function* encryptStreamPooled(
     assertInvariant(window.length < maxInFlight, 'window overflow');
     if (recycle) {
       const output = buffers.take(cipherBlockBytes);
+      const sealDigest = digest === undefined ? undefined : { stream: digest.stream, final };
+      if (final) digested = true;
       window.push(
-        pool.sealRecycled(key, nonce, nextSequence, block, final, output).then((sealed) => {
+        pool.sealRecycled(key, nonce, nextSequence, block, final, output, sealDigest).then((sealed) => {
+          if (final && digest !== undefined) {
+            assertInvariant(sealed.md5Hex !== undefined, 'final seal without the MD5');
+            digest.onMd5(sealed.md5Hex);
+          }
           const whole = sealed.plaintext.byteOffset === 0 && sealed.plaintext.buffer.byteLength === blockBytes;
           return { ciphertext: sealed.ciphertext, output: sealed.output, ...(ownsBlock && whole ? { plaintext: Buffer.from(sealed.plaintext.buffer as ArrayBuffer, 0, blockBytes) } : {}) };
         }),
@@ -195,8 +209,13 @@ export async function* encryptStreamPooled(
       held = undefined;
     }
     while (window.length > 0) yield* emit(await window.shift());
+    if (digest !== undefined && !digested) {
+      digested = true;
+      digest.onMd5(await digest.stream.finish()); // the empty body
+    }
   } finally {
     await window.abandon();
+    if (!digested) digest?.stream.abandon();
   }
 }
 

@@ -5,12 +5,36 @@
 // 22 µs to seal one 64 KiB package (perf-primitives.md §1, §4), so a task must carry ≥ 1 MiB to be worth
 // sending. Why threads = 0 exists: on the 2-vCPU machine kind the main thread alone seals faster and with
 // less CPU than a pool when it has nothing else to do; bench/pool.bench.ts measures it and
-// `measuredPoolThreads` records the decision (1 thread: the main thread is busy with MD5 during a PUT).
+// `measuredPoolThreads` records the decision (2 threads: they also compute the ETag MD5 of large uploads).
 
 import { Piscina } from 'piscina';
 import { DareError, openPackages, openPackagesInto, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
-import type { ErasureEncodeResult, ErasureEncodeTask, OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError } from './crypto-task.ts';
-import { asBuffer, erasureEncodeInto, ownedView } from './crypto-task.ts';
+import type {
+  DigestResult, DigestTask, ErasureEncodeResult, ErasureEncodeTask, OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError,
+} from './crypto-task.ts';
+import { asBuffer, digestUpdate, erasureEncodeInto, ownedView } from './crypto-task.ts';
+
+/**
+ * A running MD5 (the S3 ETag) computed on the pool: blocks are hashed in order on one thread, so a large
+ * upload's MD5 — serial by nature and the most expensive per-byte step of a PUT — leaves the event loop.
+ */
+export interface DigestStream {
+  /** Hash `data` next. With worker threads pass shared memory (else it is copied). Resolves once hashed. */
+  update(data: Uint8Array): Promise<void>;
+  /** Hash `data` (if any) last; the MD5 in hex. */
+  finish(data?: Uint8Array): Promise<string>;
+  /** Forget the state (the upload failed); nothing happens after finish. */
+  abandon(): void;
+}
+
+/** Where a seal also feeds the plaintext to a digest stream (sealRecycled). */
+export interface SealDigest {
+  readonly stream: DigestStream;
+  /** the stream's last block: the result carries the MD5 */
+  readonly final: boolean;
+}
+
+let nextDigestStreamId = 1;
 
 export interface BlockCipherPool {
   /** 0 = run the same kernels inline on the calling thread */
@@ -24,7 +48,9 @@ export interface BlockCipherPool {
    * seal() into `output` (which must own its ArrayBuffer and hold the sealed size); both buffers are
    * handed back for reuse, so a stream allocates no new block per block. `ciphertext` is a view of `output`.
    */
-  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal>;
+  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal>;
+  /** a new running MD5 on this pool (see DigestStream) */
+  createDigest(): DigestStream;
   /** `ciphertext` is transferred like `plaintext` in seal(). Tamper → rejects with the DareError. */
   open(
     key: Buffer,
@@ -54,6 +80,8 @@ export interface RecycledSeal {
   readonly plaintext: Buffer;
   /** the whole output buffer, for reuse once `ciphertext` has been consumed */
   readonly output: Buffer;
+  /** the plaintext MD5, when the seal carried the digest stream's final block */
+  readonly md5Hex?: string;
 }
 
 export interface RecycledOpen {
@@ -72,16 +100,16 @@ export const poolThreadsMax = 64;
 export const poolQueuedTasksMax = 1024;
 
 /**
- * Chosen with bench/pool.bench.ts on the 2-vCPU machine kind (bench/results/pool-*.json, 2026-11-27):
- * - Sealing alone, 1 MiB blocks: inline 1.5–1.8 GB/s at 1.4–1.8 GB per CPU-second; 1–3 threads
- *   1.4–2.4 GB/s (noisy) at only 1.26–1.40 GB per CPU-s. A pool does not pay for sealing alone.
- * - But a PUT also computes the ETag MD5 on the main thread (serial per object, 0.74 GB/s alone). Seal +
- *   MD5: inline 513–526 MB/s; 1 thread 560–654 MB/s (+25% in the quiet runs), 2 threads 642–654 MB/s, at
- *   about 5% more CPU per byte. One worker moves sealing to the second core, which the single event loop
- *   never uses otherwise; a second worker only oversubscribes 2 vCPUs.
- * - Moving MD5 into the workers (hash-wasm save()/load() chaining) is slower: 391–417 MB/s.
+ * Chosen by measurement on the 2-vCPU machine kind:
+ * - Sealing alone never paid for a pool (bench/pool.bench.ts, 2026-11-27: inline 1.4–1.8 GB per CPU-second
+ *   vs 1.26–1.40 on 1–3 threads), and while the ETag MD5 ran on the event loop one thread was best (seal +
+ *   MD5: inline 513–526 MB/s, 1 thread 560–654, 2 threads 642–654 at more CPU per byte).
+ * - Since the MD5 runs on the pool too (DigestStream, pinned per upload) and large writes skip the page
+ *   cache, the event loop only moves bytes and 2 threads win: `coffer bench compare` of 16 MiB PUTs, c=4,
+ *   3 rounds alternating (bench/RESULTS.md): plain 463 (MD5 on the event loop) / 484 (1 thread) / 539 MiB/s
+ *   (2 threads), SSE-S3 337 / 387 / 441 MiB/s; GETs and 4 KiB requests within noise.
  */
-export const measuredPoolThreads = 1;
+export const measuredPoolThreads = 2;
 
 function parsePoolThreads(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return measuredPoolThreads;
@@ -128,14 +156,25 @@ class InlineBlockCipherPool implements BlockCipherPool {
     }
   }
 
-  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal> {
+  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
     try {
+      let md5Hex: string | undefined;
+      if (digest !== undefined) {
+        const stream = digestStreamOf(digest.stream);
+        const digested = digestUpdate({ streamId: stream.id, sequence: stream.nextSequence(digest.final), data: plaintext, final: digest.final });
+        if (!digested.ok) throw rebuildError(digested.error);
+        md5Hex = digested.md5Hex;
+      }
       const sealedBytes = sealPackagesInto(key, nonce, firstSequence, plaintext, final, output);
-      return Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output });
+      return Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output, ...(md5Hex === undefined ? {} : { md5Hex }) });
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  createDigest(): DigestStream {
+    return new PoolDigestStream(nextDigestStreamId++, (task) => Promise.resolve(digestUpdate(task)));
   }
 
   open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
@@ -169,37 +208,142 @@ class InlineBlockCipherPool implements BlockCipherPool {
   }
 }
 
+/**
+ * Runs DigestTasks for one stream in order. Both pools use it: inline the task runs at once, on workers it
+ * goes to the stream's lane (one thread), whose queue is first in, first out.
+ */
+class PoolDigestStream implements DigestStream {
+  #done = false;
+  /** tasks sent so far: each carries its index, and the thread refuses one out of order */
+  #sequence = 0;
+
+  constructor(
+    readonly id: number,
+    private readonly run: (task: DigestTask, transferList: ArrayBuffer[]) => Promise<DigestResult>,
+    private readonly onEnd?: () => void,
+  ) {}
+
+  async update(data: Uint8Array): Promise<void> {
+    await this.#send(data, false);
+  }
+
+  async finish(data?: Uint8Array): Promise<string> {
+    const md5Hex = await this.#send(data, true);
+    if (md5Hex === undefined) throw new Error('digest stream: no MD5 from the final task');
+    return md5Hex;
+  }
+
+  abandon(): void {
+    if (this.#done) return;
+    this.#end();
+    void this.run({ streamId: this.id, sequence: this.#sequence++, final: false, drop: true }, []).catch(() => undefined);
+  }
+
+  /** The next task's place in the stream, for a seal that carries this digest (`final`: the last one). */
+  nextSequence(final: boolean): number {
+    if (this.#done) throw new Error('digest stream already finished');
+    if (final) this.#end();
+    return this.#sequence++;
+  }
+
+  #end(): void {
+    this.#done = true;
+    this.onEnd?.();
+  }
+
+  async #send(data: Uint8Array | undefined, final: boolean): Promise<string | undefined> {
+    let view = data;
+    const transferList: ArrayBuffer[] = [];
+    if (view !== undefined && !(view.buffer instanceof SharedArrayBuffer) && this.onEnd !== undefined) {
+      const copy = new Uint8Array(view.byteLength); // the caller keeps its buffer; the worker gets a moved copy
+      copy.set(view);
+      view = copy;
+      transferList.push(copy.buffer);
+    }
+    const sequence = this.nextSequence(final);
+    const result = await this.run({ streamId: this.id, sequence, ...(view === undefined ? {} : { data: view }), final }, transferList);
+    if (!result.ok) throw rebuildError(result.error);
+    return result.md5Hex;
+  }
+}
+
+function digestStreamOf(stream: DigestStream): PoolDigestStream {
+  if (!(stream instanceof PoolDigestStream)) throw new Error('digest stream of another pool');
+  return stream;
+}
+
+/** One worker thread and its FIFO queue. */
+interface Lane {
+  readonly piscina: Piscina;
+  /** tasks submitted and not settled */
+  queued: number;
+  /** digest streams pinned here */
+  streams: number;
+}
+
 class WorkerBlockCipherPool implements BlockCipherPool {
   readonly threads: number;
-  readonly #piscina: Piscina;
-  #queueDepth = 0;
+  /**
+   * One single-thread piscina per thread, so a digest stream can be pinned to one thread (its MD5 state
+   * lives there); other tasks go to the least busy lane.
+   */
+  readonly #lanes: Lane[];
+  readonly #laneOfStream = new Map<number, Lane>();
   #closed = false;
 
   constructor(threads: number) {
     this.threads = threads;
-    this.#piscina = new Piscina({
-      filename: workerModuleUrl.href,
-      minThreads: threads,
-      maxThreads: threads,
-      maxQueue: poolQueuedTasksMax,
-      concurrentTasksPerWorker: 1,
-      // Keep the threads for the pool's lifetime: a new worker costs the tsx module load again.
-      idleTimeout: Number.POSITIVE_INFINITY,
-    });
+    this.#lanes = Array.from({ length: threads }, () => ({
+      piscina: new Piscina({
+        filename: workerModuleUrl.href,
+        minThreads: 1,
+        maxThreads: 1,
+        maxQueue: poolQueuedTasksMax,
+        concurrentTasksPerWorker: 1,
+        // A digest stream's blocks must reach its thread in submission order; by default piscina puts a
+        // task it could not dispatch at once at the *back* of the queue (the worker checks the order too).
+        stricterFIFO: true,
+        // Keep the threads for the pool's lifetime: a new worker costs the tsx module load again.
+        idleTimeout: Number.POSITIVE_INFINITY,
+      }),
+      queued: 0,
+      streams: 0,
+    }));
   }
 
   get queueDepth(): number {
-    return this.#queueDepth;
+    return this.#lanes.reduce((sum, lane) => sum + lane.queued, 0);
   }
 
-  async #run<T>(task: object, name: string, transferList: ArrayBuffer[]): Promise<T> {
+  #leastBusy(by: 'queued' | 'streams'): Lane {
+    let best = this.#lanes[0]!;
+    for (const lane of this.#lanes) if (lane[by] < best[by]) best = lane;
+    return best;
+  }
+
+  async #run<T>(task: object, name: string, transferList: ArrayBuffer[], lane: Lane = this.#leastBusy('queued')): Promise<T> {
     if (this.#closed) throw new Error('block cipher pool is closed');
-    this.#queueDepth += 1;
+    lane.queued += 1;
     try {
-      return (await this.#piscina.run(task, { name, transferList })) as T;
+      return (await lane.piscina.run(task, { name, transferList })) as T;
     } finally {
-      this.#queueDepth -= 1;
+      lane.queued -= 1;
     }
+  }
+
+  createDigest(): DigestStream {
+    const lane = this.#leastBusy('streams');
+    lane.streams += 1;
+    const id = nextDigestStreamId++;
+    this.#laneOfStream.set(id, lane);
+    return new PoolDigestStream(
+      id,
+      (task, transferList) => this.#run<DigestResult>(task, 'digest', transferList, lane),
+      () => {
+        lane.streams -= 1;
+        this.#laneOfStream.delete(id);
+      },
+    );
   }
 
   async seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer> {
@@ -210,21 +354,27 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     return asBuffer(result.ciphertext!);
   }
 
-  async sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal> {
+  async sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
+    // With a digest, the seal runs where the stream's MD5 lives and feeds it first.
+    const stream = digest === undefined ? undefined : digestStreamOf(digest.stream);
+    const lane = stream === undefined ? undefined : this.#laneOfStream.get(stream.id);
+    if (stream !== undefined && lane === undefined) throw new Error('digest stream already finished');
+    const digestField = stream === undefined ? {} : { digest: { streamId: stream.id, sequence: stream.nextSequence(digest!.final), final: digest!.final } };
+    const md5Of = (result: { md5Hex?: string }) => (result.md5Hex === undefined ? {} : { md5Hex: result.md5Hex });
     if (plaintext.buffer instanceof SharedArrayBuffer && output.buffer instanceof SharedArrayBuffer) {
       // Shared blocks (sharedBlocks below): the worker reads and writes them in place; nothing is moved.
-      const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext, final, output };
-      const result = await this.#run<SealResult>(task, 'seal', []);
+      const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext, final, output, ...digestField };
+      const result = await this.#run<SealResult>(task, 'seal', [], lane);
       if (!result.ok) throw rebuildError(result.error);
-      return { ciphertext: output.subarray(0, result.sealedBytes), plaintext, output };
+      return { ciphertext: output.subarray(0, result.sealedBytes), plaintext, output, ...md5Of(result) };
     }
     const ownedPlaintext = ownedView(plaintext);
     const ownedOutput = ownedView(output);
-    const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: ownedPlaintext, final, output: ownedOutput };
-    const result = await this.#run<SealResult>(task, 'seal', [ownedPlaintext.buffer, ownedOutput.buffer]);
+    const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: ownedPlaintext, final, output: ownedOutput, ...digestField };
+    const result = await this.#run<SealResult>(task, 'seal', [ownedPlaintext.buffer, ownedOutput.buffer], lane);
     if (!result.ok) throw rebuildError(result.error);
     const returnedOutput = asBuffer(result.ciphertext!);
-    return { ciphertext: returnedOutput.subarray(0, result.sealedBytes), plaintext: asBuffer(result.plaintext!), output: returnedOutput };
+    return { ciphertext: returnedOutput.subarray(0, result.sealedBytes), plaintext: asBuffer(result.plaintext!), output: returnedOutput, ...md5Of(result) };
   }
 
   async open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
@@ -275,7 +425,7 @@ class WorkerBlockCipherPool implements BlockCipherPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#piscina.close();
+    await Promise.all(this.#lanes.map((lane) => lane.piscina.close()));
   }
 }
 
