@@ -15,6 +15,7 @@ import {
 import { shardFileSizeBytes, shardSizeBytes } from '../engine/erasure/distribution.ts';
 import { QuorumError, writeQuorum } from '../engine/erasure/quorum.ts';
 import { StorageError } from '../engine/types.ts';
+import { createBlockCipherPool } from '../workers/pool.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -650,4 +651,30 @@ test('shard-stream: healthy reads touch only data shards, one read per shard per
   const slice = await readAll({ ...readOptions(shards, 4, 2, data.length), blockSizeBytes: blockSize, sources: one, start: 5 * blockSize + 10, endExclusive: 5 * blockSize + 20 });
   assert.ok(slice.data.equals(data.subarray(5 * blockSize + 10, 5 * blockSize + 20)));
   assert.deepEqual(one.map((source) => source.reads), [1, 1, 1, 1, 0, 0]);
+});
+
+// ------------------------------------------------------------------------- MD5 on the pool
+
+test('shard-stream: with a digest pool the MD5 is computed on it, identical, and the shards do not change', async () => {
+  const pools = [createBlockCipherPool(0), createBlockCipherPool(1)];
+  try {
+    for (const pool of pools) {
+      for (const size of [B + 1, 3 * B, Math.floor(3.5 * B)]) {
+        const data = payload(size, size + 5);
+        const plain = await writeAll(data, 2, 2);
+        for (const expectedSizeBytes of [size, undefined]) {
+          const viaPool = await writeAll(data, 2, 2, { digestPool: pool, ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }) });
+          const label = `threads ${pool.threads} size ${size} announced ${expectedSizeBytes !== undefined}`;
+          assert.equal(viaPool.result.md5Hex, md5(data), label);
+          viaPool.shards.forEach((shard, i) => assert.ok(shard!.equals(plain.shards[i]!), `${label}: shard ${i}`));
+        }
+      }
+      // A small unannounced body that stays inline is hashed on the pool too.
+      const small = payload(100, 1);
+      const inline = await writeAll(small, 2, 2, { digestPool: pool, inlineMaxSizeBytes: 1000 });
+      assert.equal(inline.result.md5Hex, md5(small));
+    }
+  } finally {
+    await Promise.all(pools.map((pool) => pool.close()));
+  }
 });

@@ -346,6 +346,7 @@ export class ErasureSetEngine implements ObjectEngine {
         openSinks: () => this.openShardSinks(target.erasure, target.stageId, target.relativePath, target.sinks),
         maxSizeBytes: encryption ? encryptedSizeBytes(target.maxPlainSizeBytes) : target.maxPlainSizeBytes,
         computeMd5: encryption === undefined,
+        digestPool: this.cipherPool,
         ...(expectedSizeBytes === undefined ? {} : { expectedSizeBytes }),
       });
       return {

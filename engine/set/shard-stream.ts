@@ -19,7 +19,7 @@ import {
 import { shardFileSizeBytes } from '../erasure/distribution.ts';
 import { QuorumError } from '../erasure/quorum.ts';
 import { checkAnnouncedSize, checkCompleteSize, checkReceivedSize } from '../stage.ts';
-import { localBlockBuffers } from '../../workers/pool.ts';
+import { blockBuffersFor, localBlockBuffers, type BlockCipherPool } from '../../workers/pool.ts';
 import {
   createErasureCodec, erasureBlockSizeBytes, shardSizeBytes as blockShardSizeBytes, type ErasureCodec,
 } from '../../workers/erasure.ts';
@@ -79,6 +79,11 @@ export interface ErasureWriteOptions {
   readonly maxSizeBytes: number;
   /** MD5 of the body bytes (hex) when true, '' otherwise */
   readonly computeMd5: boolean;
+  /**
+   * Where the MD5 of a body larger than one block is computed: a digest stream on this pool, fed each
+   * block in shared memory while the block is encoded here. Absent (or smaller bodies): on this thread.
+   */
+  readonly digestPool?: BlockCipherPool;
 }
 
 export interface ErasureWriteResult {
@@ -119,10 +124,16 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
 
   const shardBytes = blockShardSizeBytes(blockSizeBytes, k);
   const writers = Array.from({ length: shardCount }, () => new BitrotWriter(shardBytes, algorithm));
-  const md5 = options.computeMd5 ? createHash('md5') : undefined;
+  const digestPool = options.computeMd5 && (expectedSizeBytes === undefined || expectedSizeBytes > blockSizeBytes) ? options.digestPool : undefined;
+  const digest = digestPool?.createDigest();
+  const md5 = options.computeMd5 && digest === undefined ? createHash('md5') : undefined;
+  /** the digest of the block buffer's previous contents: awaited before the buffer is filled again */
+  let digesting: Promise<void> | undefined;
+  let tailDigest: Promise<string> | undefined;
   // A body announced as smaller than a block never needs a whole block buffer. The codec copies the block
-  // on encode, so this one buffer is reused for every block.
-  const block = Buffer.allocUnsafe(Math.max(1, Math.min(blockSizeBytes, expectedSizeBytes ?? blockSizeBytes)));
+  // on encode, so this one buffer is reused for every block (shared memory when a pool thread hashes it).
+  const blockBuffers = digestPool === undefined ? undefined : blockBuffersFor(digestPool);
+  const block = blockBuffers?.take(blockSizeBytes) ?? Buffer.allocUnsafe(Math.max(1, Math.min(blockSizeBytes, expectedSizeBytes ?? blockSizeBytes)));
   let blockFillBytes = 0;
   let totalBytes = 0;
 
@@ -209,11 +220,20 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
       if (inlineFrames !== undefined && totalBytes > inlineMaxSizeBytes) await openSinks();
       let chunkOffsetBytes = 0;
       while (chunkOffsetBytes < chunk.length) {
+        if (blockFillBytes === 0 && digesting !== undefined) {
+          const previous = digesting;
+          digesting = undefined;
+          await previous;
+        }
         const copyBytes = Math.min(block.length - blockFillBytes, chunk.length - chunkOffsetBytes);
         block.set(chunk.subarray(chunkOffsetBytes, chunkOffsetBytes + copyBytes), blockFillBytes);
         blockFillBytes += copyBytes;
         chunkOffsetBytes += copyBytes;
         if (blockFillBytes === blockSizeBytes) {
+          if (digest !== undefined) {
+            digesting = digest.update(block); // hashed on the pool while the block is encoded here
+            digesting.catch(() => undefined); // awaited before the next fill
+          }
           await emitBlock(block);
           blockFillBytes = 0;
         }
@@ -224,9 +244,13 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
     checkCompleteSize(totalBytes, expectedSizeBytes);
     // Only a 0-byte body with a negative inline maximum gets here with the sinks still closed.
     if (inlineFrames !== undefined && totalBytes > inlineMaxSizeBytes) await openSinks();
+    if (digesting !== undefined) await digesting;
+    digesting = undefined;
+    tailDigest = digest?.finish(block.subarray(0, blockFillBytes));
+    tailDigest?.catch(() => undefined);
     if (blockFillBytes > 0) await emitBlock(block.subarray(0, blockFillBytes));
     await settleInFlight();
-    const md5Hex = md5?.digest('hex') ?? '';
+    const md5Hex = md5?.digest('hex') ?? (await tailDigest) ?? '';
     if (inlineFrames !== undefined) {
       return { md5Hex, sizeBytes: totalBytes, inlineShards: inlineFrames.map((frames) => Buffer.concat(frames)), failedShards: [] };
     }
@@ -237,6 +261,10 @@ export async function writeErasureStream(options: ErasureWriteOptions): Promise<
     });
     return { md5Hex, sizeBytes: totalBytes, failedShards };
   } finally {
+    // No block goes back to the pool while a pool thread may still be hashing it.
+    await Promise.all([digesting?.catch(() => undefined), tailDigest?.catch(() => undefined)]);
+    digest?.abandon(); // a no-op once finished
+    if (blockBuffers !== undefined) blockBuffers.give(block);
     await settleInFlight();
   }
 }
