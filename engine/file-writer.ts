@@ -24,7 +24,7 @@ import { alignedBufferBytes, alignedBuffers } from './aligned-buffers.ts';
 import { isErrnoCode, mkdirsDurable } from './drive.ts';
 import type { DigestStream } from '../workers/pool.ts';
 
-/** Bytes of staged files written each way since start (tests and metrics read them). */
+/** Bytes of staged files written each way since start (the tests check which path large files take). */
 export const fileWriteCounters = { directBytes: 0, bufferedBytes: 0 };
 
 let directWritesEnabled = true;

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { alignedBuffers } from '../engine/aligned-buffers.ts';
 import { directReadMinBytes, readDirect } from '../engine/file-reader.ts';
 import { directIoEnabled, setDirectIo } from '../engine/file-writer.ts';
+import { openDescriptorsOf } from './helpers/fds.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -66,26 +67,6 @@ async function newFile(data: Uint8Array): Promise<string> {
   const filePath = path.join(rootDir, `part-${fileCounter}`);
   await fs.writeFile(filePath, data);
   return filePath;
-}
-
-/** File descriptors of this process open on `filePath` (deleted or not); undefined without /proc. */
-function openDescriptorsOf(filePath: string): number | undefined {
-  let entries: string[];
-  try {
-    entries = fsSync.readdirSync('/proc/self/fd');
-  } catch {
-    return undefined;
-  }
-  let count = 0;
-  for (const entry of entries) {
-    try {
-      const target = fsSync.readlinkSync(path.join('/proc/self/fd', entry));
-      if (target === filePath || target === `${filePath} (deleted)`) count++;
-    } catch {
-      // closed while listing (the readdir's own descriptor)
-    }
-  }
-  return count;
 }
 
 interface BufferedCalls {

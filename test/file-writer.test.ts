@@ -15,6 +15,7 @@ import { alignedBufferBytes, alignedBuffers } from '../engine/aligned-buffers.ts
 import { StagedFileWriter, directWritesActive, fileWriteCounters, setDirectIo } from '../engine/file-writer.ts';
 import { stageBody, type StageBodyOptions } from '../engine/stage.ts';
 import { StorageError, type StorageErrorKind } from '../engine/types.ts';
+import { openDescriptorsOf } from './helpers/fds.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -76,25 +77,6 @@ function counterDelta(before: { directBytes: number; bufferedBytes: number }): {
     directBytes: fileWriteCounters.directBytes - before.directBytes,
     bufferedBytes: fileWriteCounters.bufferedBytes - before.bufferedBytes,
   };
-}
-
-/** File descriptors of this process that point at `filePath` (Linux /proc; undefined elsewhere). */
-function openDescriptorsOf(filePath: string): number | undefined {
-  let entries: string[];
-  try {
-    entries = fsSync.readdirSync('/proc/self/fd');
-  } catch {
-    return undefined;
-  }
-  let count = 0;
-  for (const entry of entries) {
-    try {
-      if (fsSync.readlinkSync(path.join('/proc/self/fd', entry)) === filePath) count++;
-    } catch {
-      // closed while listing (the readdir's own descriptor)
-    }
-  }
-  return count;
 }
 
 before(async () => {

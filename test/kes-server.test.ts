@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { BuiltinKms, openBuiltinCiphertext, sealSecretKeyCiphertext } from '../engine/kms/builtin.ts';
 import { identityOfPublicKey, newApiKey, certificateFromApiKey, selfSignedCertificate } from '../engine/kms/x509.ts';
 import { KesClient, KesClientError } from '../kes/client.ts';
-import { ConfigError, parseConfig, parseGoDuration, type KesConfig } from '../kes/config.ts';
+import { ConfigError, parseConfig, parseGoDuration } from '../kes/config.ts';
 import { parseLegacyMsgpackCiphertext } from '../kes/crypto.ts';
 import { kesErrors } from '../kes/errors.ts';
 import { generateKeyVersion, parseKeyVersion, type KeyVersion } from '../kes/key-version.ts';

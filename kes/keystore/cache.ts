@@ -42,7 +42,6 @@ interface CacheEntry {
 export class CachedKeyStore implements KeyStore {
   readonly description: string;
   readonly #store: KeyStore;
-  readonly #expiry: CacheExpiry;
   readonly #onLookup: ((hit: boolean) => void) | undefined;
   readonly #entries = new Map<string, CacheEntry>();
   readonly #inFlight = new Map<string, Promise<KeyVersion>>();
@@ -53,7 +52,6 @@ export class CachedKeyStore implements KeyStore {
 
   constructor(store: KeyStore, options: CacheOptions) {
     this.#store = store;
-    this.#expiry = options.expiry;
     this.#onLookup = options.onLookup;
     this.description = `${store.description} (cached)`;
     const { anyMs, unusedMs, offlineMs } = options.expiry;
