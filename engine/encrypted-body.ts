@@ -46,9 +46,15 @@ export function encryptBody(
     tally.sizeBytes = sizeBytes;
   }
   const sealingPool = poolFor(pool, expectedSizeBytes);
-  const digest = { stream: sealingPool.createDigest(), onMd5: (md5Hex: string) => { tally.md5Hex = md5Hex; } };
-  // recycle: every engine writer (stageBody, the erasure writer) copies each chunk before pulling the next.
-  return encryptStreamPooled(plaintext(), encryption.key, encryption.nonce ?? randomDareNonce(), sealingPool, { recycle: true, digest });
+  const nonce = encryption.nonce ?? randomDareNonce();
+  async function* sealed(): AsyncGenerator<Buffer> {
+    // Created on the first pull: a body refused before it is read (EntityTooLarge) leaves no digest state
+    // behind; once started, encryptStreamPooled finishes or abandons it.
+    const digest = { stream: sealingPool.createDigest(), onMd5: (md5Hex: string) => { tally.md5Hex = md5Hex; } };
+    // recycle: every engine writer (stageBody, the erasure writer) copies each chunk before pulling the next.
+    yield* encryptStreamPooled(plaintext(), encryption.key, nonce, sealingPool, { recycle: true, digest });
+  }
+  return sealed();
 }
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */
