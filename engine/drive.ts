@@ -183,8 +183,12 @@ export async function readSmallFile(filePath: string, maxSizeBytes: number): Pro
  * fsyncs (staging dirs under tmp/, made durable by the commit that moves them).
  */
 export async function mkdirsDurable(dirPath: string, baseDir: string, sync = true): Promise<boolean> {
-  if (dirPath === baseDir) return false;
-  if (!dirPath.startsWith(baseDir + path.sep)) throw new Error(`mkdirsDurable: ${dirPath} is not below ${baseDir}`);
+  // Compared resolved: `coffer server ./data` hands out relative paths, which path.join normalizes ('data/…').
+  const resolvedDir = path.resolve(dirPath);
+  const resolvedBase = path.resolve(baseDir);
+  if (resolvedDir === resolvedBase) return false;
+  if (!resolvedDir.startsWith(resolvedBase + path.sep)) throw new Error(`mkdirsDurable: ${dirPath} is not below ${baseDir}`);
+  if (dirPath !== resolvedDir || baseDir !== resolvedBase) return mkdirsDurable(resolvedDir, resolvedBase, sync);
   try {
     await fs.mkdir(dirPath);
   } catch (error) {

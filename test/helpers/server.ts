@@ -44,6 +44,8 @@ export interface StartOptions {
   readonly port?: number;
   /** serve TLS with public.crt/private.key from this folder (default: an empty folder, so plain HTTP) */
   readonly certsDir?: string;
+  /** the server's working directory (default the repository), for relative drive arguments */
+  readonly cwd?: string;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
@@ -57,7 +59,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     ...(driveArgs ?? [dataDir]),
   ];
   const child = spawn(process.execPath, args, {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     // The malloc settings the README recommends for the server (perf-primitives: large Buffers otherwise
     // cost an mmap + page faults each).
     env: { GLIBC_TUNABLES: serverMallocTunables, ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, ...options.env },
