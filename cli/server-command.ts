@@ -7,7 +7,7 @@ import { log } from '../api/log.ts';
 import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
 import { openEngine } from '../engine/open.ts';
-import { setDirectIo } from '../engine/file-writer.ts';
+import { onDirectIoRefused, setDirectIo } from '../engine/file-writer.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
@@ -77,6 +77,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const scannerMs = process.env.COFFER_SCANNER_INTERVAL_MS;
   // Large object data bypasses the page cache (engine/file-writer.ts) unless MinIO's switch says otherwise.
   setDirectIo(!isOff(process.env.MINIO_API_ODIRECT));
+  onDirectIoRefused((what) => log.warn('O_DIRECT refused by the filesystem; using the page cache (slower, not less safe)', { for: what }));
   const { engine, drives, plan } = await openEngine(dirs, {
     cipherPool,
     env: process.env,

@@ -16,7 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import { alignedBuffers } from './aligned-buffers.ts';
 import { isErrnoCode } from './drive.ts';
-import { directIoEnabled } from './file-writer.ts';
+import { directIoEnabled, reportDirectIoRefused } from './file-writer.ts';
 
 /** File offsets and lengths of direct reads are multiples of this. */
 const directAlignBytes = 4096;
@@ -24,6 +24,11 @@ const directAlignBytes = 4096;
 export const directReadMinBytes = 1024 * 1024;
 
 let directReadsRefused = false;
+
+function refuseDirectReads(): void {
+  if (!directReadsRefused) reportDirectIoRefused('reads');
+  directReadsRefused = true;
+}
 
 function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
@@ -59,7 +64,7 @@ export async function* readDirect(
     alignedBuffers.release(first);
     alignedBuffers.release(second);
     if (!isErrnoCode(error, 'EINVAL') && !isErrnoCode(error, 'ENOENT')) throw error;
-    if (isErrnoCode(error, 'EINVAL')) directReadsRefused = true;
+    if (isErrnoCode(error, 'EINVAL')) refuseDirectReads();
     yield* buffered(position, stopPosition);
     return;
   }
@@ -91,7 +96,7 @@ export async function* readDirect(
       } catch (error) {
         if (!isErrnoCode(error, 'EINVAL')) throw error;
         // The device wants a stricter alignment than we assumed: the page cache serves this and later reads.
-        directReadsRefused = true;
+        refuseDirectReads();
         pending = undefined;
         yield* buffered(Math.max(position, offset), stopPosition);
         return;
@@ -130,7 +135,7 @@ export async function readDirectInto(handle: FileHandle, position: number, targe
     try {
       direct = await fs.open(`/proc/self/fd/${handle.fd}`, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
     } catch (error) {
-      if (isErrnoCode(error, 'EINVAL')) directReadsRefused = true;
+      if (isErrnoCode(error, 'EINVAL')) refuseDirectReads();
       if (isErrnoCode(error, 'EINVAL') || isErrnoCode(error, 'ENOENT')) return undefined;
       throw error;
     }
@@ -144,7 +149,7 @@ export async function readDirectInto(handle: FileHandle, position: number, targe
         ({ bytesRead: gotBytes } = await direct.read(buffer, 0, wantBytes, alignedStart));
       } catch (error) {
         if (!isErrnoCode(error, 'EINVAL') || at !== position) throw error;
-        directReadsRefused = true;
+        refuseDirectReads();
         return undefined;
       }
       const copied = Math.max(0, Math.min(end, alignedStart + gotBytes) - at);

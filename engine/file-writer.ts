@@ -41,6 +41,18 @@ export function directIoEnabled(): boolean {
   return directWritesEnabled;
 }
 
+let refusalListener: ((what: string) => void) | undefined;
+
+/** Told once per refusal (a drive's writes, or reads) that O_DIRECT fell back to the page cache. */
+export function onDirectIoRefused(listener: ((what: string) => void) | undefined): void {
+  refusalListener = listener;
+}
+
+/** A filesystem refused O_DIRECT: slower from now on, never wrong, but an operator should hear of it. */
+export function reportDirectIoRefused(what: string): void {
+  refusalListener?.(what);
+}
+
 /** Whether new large files below `baseDir` will be written with O_DIRECT. */
 export function directWritesActive(baseDir: string): boolean {
   return directWritesEnabled && !directRefused.has(baseDir);
@@ -202,6 +214,7 @@ export class StagedFileWriter {
   }
 
   #refuseDirect(): void {
+    if (!directRefused.has(this.#baseDir)) reportDirectIoRefused(`writes below ${this.#baseDir}`);
     directRefused.add(this.#baseDir);
     const direct = this.#direct;
     this.#direct = null;
