@@ -354,13 +354,21 @@ export function keyForPartOf(record: EncryptionRecord, objectKey: Buffer): (part
   return () => objectKey;
 }
 
-/** How the engine encrypts a single PUT (random nonce) or a part of an encrypted upload (deterministic nonce). */
-export function dataEncryptionFor(envelope: { objectKey: Buffer; record: EncryptionRecord }, part?: { uploadId: string; partNumber: number }): DataEncryption {
+/**
+ * How the engine encrypts a single PUT (random nonce) or a part of an encrypted upload (deterministic nonce).
+ * `contentMd5Sent`: the request carries Content-MD5, so the plaintext MD5 is needed even with a random ETag.
+ */
+export function dataEncryptionFor(
+  envelope: { objectKey: Buffer; record: EncryptionRecord },
+  part: { uploadId: string; partNumber: number } | undefined,
+  contentMd5Sent: boolean,
+): DataEncryption {
   const randomEtag = sseTypeOf(envelope.record) !== 'SSE-S3';
+  const plaintextMd5 = !randomEtag || contentMd5Sent;
   if (part) {
-    return { key: partKey(envelope.objectKey, part.partNumber), nonce: multipartPartNonce(part.uploadId, part.partNumber), randomEtag };
+    return { key: partKey(envelope.objectKey, part.partNumber), nonce: multipartPartNonce(part.uploadId, part.partNumber), randomEtag, plaintextMd5 };
   }
-  return { key: envelope.objectKey, record: envelope.record, randomEtag };
+  return { key: envelope.objectKey, record: envelope.record, randomEtag, plaintextMd5 };
 }
 
 /** SSE response headers for an object (PUT/GET/HEAD/UploadPart/Create/Complete/Copy). */

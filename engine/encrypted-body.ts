@@ -22,6 +22,7 @@ function poolFor(pool: BlockCipherPool, sizeBytes: number | undefined): BlockCip
 }
 
 export interface PlaintextTally {
+  /** '' when the encryption said no one needs it (DataEncryption.plaintextMd5 false) */
   md5Hex: string;
   sizeBytes: number;
 }
@@ -46,15 +47,18 @@ export function encryptBody(
       yield chunk;
     }
     tally.sizeBytes = sizeBytes;
+    if (encryption.plaintextMd5 === false) tally.md5Hex = '';
   }
   const sealingPool = poolFor(pool, expectedSizeBytes);
   const nonce = encryption.nonce ?? randomDareNonce();
   async function* sealed(): AsyncGenerator<Buffer> {
     // Created on the first pull: a body refused before it is read (EntityTooLarge) leaves no digest state
     // behind; once started, encryptStreamPooled finishes or abandons it.
-    const digest = { stream: sealingPool.createDigest(), onMd5: (md5Hex: string) => { tally.md5Hex = md5Hex; } };
+    const digest = encryption.plaintextMd5 === false
+      ? undefined
+      : { stream: sealingPool.createDigest(), onMd5: (md5Hex: string) => { tally.md5Hex = md5Hex; } };
     // recycle: every engine writer (stageBody, the erasure writer) copies each chunk before pulling the next.
-    yield* encryptStreamPooled(plaintext(), encryption.key, nonce, sealingPool, { recycle: true, digest });
+    yield* encryptStreamPooled(plaintext(), encryption.key, nonce, sealingPool, { recycle: true, ...(digest ? { digest } : {}) });
   }
   return sealed();
 }
@@ -67,22 +71,24 @@ export function encryptBody(
  */
 async function* sealSmallBody(body: AsyncIterable<Uint8Array>, encryption: DataEncryption, tally: PlaintextTally, expectedSizeBytes: number): AsyncGenerator<Buffer> {
   const plaintext = Buffer.allocUnsafe(expectedSizeBytes);
-  const md5 = createHash('md5');
+  const md5 = encryption.plaintextMd5 === false ? undefined : createHash('md5');
   let sizeBytes = 0;
   for await (const chunk of body) {
     checkReceivedSize(sizeBytes + chunk.length, expectedSizeBytes, inlineMaxBytes);
     plaintext.set(chunk, sizeBytes); // copied: the producer may reuse its chunk after the next pull
-    md5.update(chunk);
+    md5?.update(chunk);
     sizeBytes += chunk.length;
   }
-  tally.md5Hex = md5.digest('hex');
+  tally.md5Hex = md5?.digest('hex') ?? '';
   tally.sizeBytes = sizeBytes;
   if (sizeBytes > 0) yield sealPackages(encryption.key, encryption.nonce ?? randomDareNonce(), 0, plaintext.subarray(0, sizeBytes), true);
 }
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */
 export function encryptedObjectEtag(encryption: DataEncryption, md5Hex: string): string {
-  return encryption.randomEtag ? randomBytes(16).toString('hex') : md5Hex;
+  if (encryption.randomEtag) return randomBytes(16).toString('hex');
+  if (md5Hex === '') throw new StorageError('InternalError', 'the plaintext MD5 of an object with an MD5 ETag was not computed');
+  return md5Hex;
 }
 
 export function expectedCiphertextBytes(plaintextBytes: number | undefined): number | undefined {

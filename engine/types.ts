@@ -90,6 +90,11 @@ export interface DataEncryption {
   readonly record?: EncryptionRecord;
   /** store a random ETag instead of the plaintext MD5 (SSE-KMS, SSE-C: the MD5 would reveal content) */
   readonly randomEtag: boolean;
+  /**
+   * false: nothing needs the plaintext MD5 (a random ETag and no Content-MD5 to check), so it is not
+   * computed — it is the most expensive per-byte step of a PUT. Absent = computed.
+   */
+  readonly plaintextMd5?: boolean;
 }
 
 /** Bucket default encryption (PutBucketEncryption). */

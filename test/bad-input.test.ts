@@ -98,6 +98,14 @@ describe('bad input', () => {
     const badMd5 = await rawRequest(server.endpoint, { method: 'PUT', path: `/${bucket}/keep.bin`, body, headers: { 'content-md5': createHash('md5').update('other').digest('base64') } });
     assert.equal(badMd5.status, 400);
     assert.equal(errorCode(badMd5), 'BadDigest');
+    // SSE-KMS stores a random ETag and skips the MD5 unless Content-MD5 asks for the check: it still happens.
+    for (const kmsBody of [body, randomBytes(2 * 1024 * 1024 + 3)]) {
+      const kms = { 'x-amz-server-side-encryption': 'aws:kms' };
+      const wrong = await rawRequest(server.endpoint, { method: 'PUT', path: `/${bucket}/keep.bin`, body: kmsBody, headers: { ...kms, 'content-md5': createHash('md5').update('other').digest('base64') } });
+      assert.equal(errorCode(wrong), 'BadDigest', `SSE-KMS, ${kmsBody.length} bytes`);
+      const right = await rawRequest(server.endpoint, { method: 'PUT', path: `/${bucket}/kms-md5.bin`, body: kmsBody, headers: { ...kms, 'content-md5': createHash('md5').update(kmsBody).digest('base64') } });
+      assert.equal(right.status, 200, `SSE-KMS with a matching Content-MD5, ${kmsBody.length} bytes`);
+    }
     const badSha = await rawRequest(server.endpoint, { method: 'PUT', path: `/${bucket}/keep.bin`, body, payloadHash: createHash('sha256').update('other').digest('hex') });
     assert.equal(badSha.status, 400);
     assert.equal(errorCode(badSha), 'XAmzContentSHA256Mismatch');

@@ -63,3 +63,20 @@ describe('encryptBody', () => {
     assert.equal(short.sealed.length, encryptedSizeBytes(3000)); // fewer than announced: the engine says IncompleteBody
   });
 });
+
+describe('encryptBody without the plaintext MD5', () => {
+  for (const size of [4096, 3 * MiB + 5]) {
+    it(`${size} bytes: plaintextMd5 false computes no MD5 and seals the same bytes`, async () => {
+      const data = randomBytes(size);
+      const key = randomBytes(32);
+      const nonce = randomDareNonce();
+      const tally: PlaintextTally = { md5Hex: 'unset', sizeBytes: 0 };
+      const pieces: Buffer[] = [];
+      for await (const piece of encryptBody(reusedChunks(data, 70_000), { key, nonce, randomEtag: true, plaintextMd5: false }, tally, pool, size)) {
+        pieces.push(Buffer.from(piece));
+      }
+      assert.deepEqual(tally, { md5Hex: '', sizeBytes: size });
+      assert.deepEqual(Buffer.concat(pieces), (await encrypt(data, size, key, nonce)).sealed);
+    });
+  }
+});

@@ -123,7 +123,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
       expectedSizeBytes: info.sizeBytes,
       ...metadata,
       finish: () => finish(),
-      ...(envelope ? { encryption: dataEncryptionFor(envelope) } : {}),
+      ...(envelope ? { encryption: dataEncryptionFor(envelope, undefined, false) } : {}),
     });
     const checksumElement = copied.checksum ? { [`Checksum${copied.checksum.algorithm}`]: copied.checksum.value } : {};
     sendXml(

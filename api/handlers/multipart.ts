@@ -122,7 +122,7 @@ export async function partEncryption(
   }
   const objectKey = await openEnvelope(record, req.bucket, req.key, customer, ctx.sse);
   return {
-    encryption: dataEncryptionFor({ objectKey, record }, { uploadId, partNumber }),
+    encryption: dataEncryptionFor({ objectKey, record }, { uploadId, partNumber }, req.headers.has('content-md5')),
     record,
     ...(customer ? { customer } : {}),
   };

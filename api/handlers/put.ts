@@ -22,7 +22,7 @@ export async function putObject(ctx: RequestContext): Promise<void> {
     expectedSizeBytes: payload.sizeBytes,
     ...metadata,
     finish,
-    ...(envelope ? { encryption: dataEncryptionFor(envelope) } : {}),
+    ...(envelope ? { encryption: dataEncryptionFor(envelope, undefined, req.headers.has('content-md5')) } : {}),
   });
   const headers: HeaderList = [['ETag', quoteEtag(info.etag)], ...sseResponseHeaders(info.encryption, sse?.type === 'SSE-C' ? sse : undefined)];
   if (info.checksum) {
