@@ -255,18 +255,21 @@ export async function createEnvelope(request: SseRequest, bucket: string, object
   const objectKey = generateObjectKey(externalKey);
   const { iv, sealedKey } = sealObjectKey(objectKey, externalKey, domain, bucket, object);
   record[recordKeys.iv] = iv.toString('base64');
-  const sealedKeyName = domain === 'SSE-C' ? recordKeys.customerSealedKey : domain === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
-  record[sealedKeyName] = sealedKey.toString('base64');
+  record[sealedKeyFieldOf(domain)] = sealedKey.toString('base64');
   // The first read after the write finds the key (as the KMS cache holds the data key after generateKey).
   if (domain !== 'SSE-C') settings.objectKeys?.set(objectKeyCacheId(domain, bucket, object, record[recordKeys.kmsKeyId]!, record), objectKey);
   return { objectKey, record, request };
 }
 
+/** The record field holding the sealed object key of each SSE type. */
+function sealedKeyFieldOf(type: SseType): string {
+  return type === 'SSE-C' ? recordKeys.customerSealedKey : type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
+}
+
 /** Every input of an SSE-S3/SSE-KMS object key unwrap (engine/kms/object-key-cache.ts). */
 function objectKeyCacheId(type: SseType, bucket: string, object: string, keyId: string, record: EncryptionRecord): string {
-  const sealedField = type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
   return ObjectKeyCache.id([
-    type, bucket, object, keyId, record[recordKeys.iv], record[sealedField], record[recordKeys.kmsDataKey], record[recordKeys.context], record[recordKeys.bucketKey],
+    type, bucket, object, keyId, record[recordKeys.iv], record[sealedKeyFieldOf(type)], record[recordKeys.kmsDataKey], record[recordKeys.context], record[recordKeys.bucketKey],
   ]);
 }
 
@@ -309,7 +312,7 @@ export async function openEnvelope(
       throw new S3Error('InvalidRequest', 'The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.');
     }
     externalKey = customer.key;
-    sealedKey = recordBytes(record, recordKeys.customerSealedKey, 64);
+    sealedKey = recordBytes(record, sealedKeyFieldOf(type), 64);
   } else {
     if (customer) {
       throw new S3Error('InvalidRequest', 'The encryption parameters are not applicable to this object.');
@@ -317,7 +320,6 @@ export async function openEnvelope(
     const kms = requireKms(settings);
     const keyId = record[recordKeys.kmsKeyId] ?? kms.defaultKeyName;
     const storedContext = record[recordKeys.context];
-    const sealedField = type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
     const cacheId = settings.objectKeys && objectKeyCacheId(type, bucket, object, keyId, record);
     const cached = cacheId === undefined ? undefined : settings.objectKeys!.get(cacheId);
     if (cached !== undefined) return cached;
@@ -328,7 +330,7 @@ export async function openEnvelope(
     } catch (error) {
       kmsFailure(error, keyId);
     }
-    sealedKey = recordBytes(record, sealedField, 64);
+    sealedKey = recordBytes(record, sealedKeyFieldOf(type), 64);
     const objectKey = unsealOrThrow(sealedKey, iv, externalKey, type, bucket, object);
     if (cacheId !== undefined) settings.objectKeys!.set(cacheId, objectKey);
     return objectKey;

@@ -30,6 +30,20 @@ function refuseDirectReads(): void {
   directReadsRefused = true;
 }
 
+/**
+ * A second, O_DIRECT descriptor on the inode behind `handle` (through /proc/self/fd, so a racing overwrite
+ * cannot swap it), or undefined when the filesystem refuses (remembered) or /proc is missing.
+ */
+async function openDirect(handle: FileHandle): Promise<FileHandle | undefined> {
+  try {
+    return await fs.open(`/proc/self/fd/${handle.fd}`, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
+  } catch (error) {
+    if (isErrnoCode(error, 'EINVAL')) refuseDirectReads();
+    if (isErrnoCode(error, 'EINVAL') || isErrnoCode(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+}
+
 function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
@@ -59,12 +73,14 @@ export async function* readDirect(
   }
   let direct: FileHandle | undefined;
   try {
-    direct = await fs.open(`/proc/self/fd/${handle.fd}`, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
-  } catch (error) {
-    alignedBuffers.release(first);
-    alignedBuffers.release(second);
-    if (!isErrnoCode(error, 'EINVAL') && !isErrnoCode(error, 'ENOENT')) throw error;
-    if (isErrnoCode(error, 'EINVAL')) refuseDirectReads();
+    direct = await openDirect(handle);
+  } finally {
+    if (direct === undefined) {
+      alignedBuffers.release(first);
+      alignedBuffers.release(second);
+    }
+  }
+  if (direct === undefined) {
     yield* buffered(position, stopPosition);
     return;
   }
@@ -132,13 +148,8 @@ export async function readDirectInto(handle: FileHandle, position: number, targe
   if (buffer === undefined) return undefined;
   let direct: FileHandle | undefined;
   try {
-    try {
-      direct = await fs.open(`/proc/self/fd/${handle.fd}`, fsConstants.O_RDONLY | fsConstants.O_DIRECT);
-    } catch (error) {
-      if (isErrnoCode(error, 'EINVAL')) refuseDirectReads();
-      if (isErrnoCode(error, 'EINVAL') || isErrnoCode(error, 'ENOENT')) return undefined;
-      throw error;
-    }
+    direct = await openDirect(handle);
+    if (direct === undefined) return undefined;
     const end = position + target.length;
     let at = position;
     while (at < end) {

@@ -106,7 +106,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
     }
     checkCompleteSize(totalBytes, expectedSizeBytes);
     if (writer === undefined && head !== undefined) {
-      const inlineData = Buffer.from(head.subarray(0, headBytes));
+      const inlineData = head.subarray(0, headBytes); // this call's own buffer: no copy needed
       const md5Hex = md5 ? md5.digest('hex') : computeMd5 ? createHash('md5').update(inlineData).digest('hex') : '';
       return { md5Hex, sizeBytes: totalBytes, inlineData };
     }

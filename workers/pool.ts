@@ -217,10 +217,11 @@ class PoolDigestStream implements DigestStream {
   /** tasks sent so far: each carries its index, and the thread refuses one out of order */
   #sequence = 0;
 
+  /** `lane`: the worker thread the stream is pinned to (undefined inline) */
   constructor(
     readonly id: number,
     private readonly run: (task: DigestTask, transferList: ArrayBuffer[]) => Promise<DigestResult>,
-    private readonly onEnd?: () => void,
+    readonly lane?: Lane,
   ) {}
 
   async update(data: Uint8Array): Promise<void> {
@@ -248,13 +249,13 @@ class PoolDigestStream implements DigestStream {
 
   #end(): void {
     this.#done = true;
-    this.onEnd?.();
+    if (this.lane) this.lane.streams -= 1;
   }
 
   async #send(data: Uint8Array | undefined, final: boolean): Promise<string | undefined> {
     let view = data;
     const transferList: ArrayBuffer[] = [];
-    if (view !== undefined && !(view.buffer instanceof SharedArrayBuffer) && this.onEnd !== undefined) {
+    if (view !== undefined && !(view.buffer instanceof SharedArrayBuffer) && this.lane !== undefined) {
       const copy = new Uint8Array(view.byteLength); // the caller keeps its buffer; the worker gets a moved copy
       copy.set(view);
       view = copy;
@@ -288,7 +289,6 @@ class WorkerBlockCipherPool implements BlockCipherPool {
    * lives there); other tasks go to the least busy lane.
    */
   readonly #lanes: Lane[];
-  readonly #laneOfStream = new Map<number, Lane>();
   #closed = false;
 
   constructor(threads: number) {
@@ -334,16 +334,7 @@ class WorkerBlockCipherPool implements BlockCipherPool {
   createDigest(): DigestStream {
     const lane = this.#leastBusy('streams');
     lane.streams += 1;
-    const id = nextDigestStreamId++;
-    this.#laneOfStream.set(id, lane);
-    return new PoolDigestStream(
-      id,
-      (task, transferList) => this.#run<DigestResult>(task, 'digest', transferList, lane),
-      () => {
-        lane.streams -= 1;
-        this.#laneOfStream.delete(id);
-      },
-    );
+    return new PoolDigestStream(nextDigestStreamId++, (task, transferList) => this.#run<DigestResult>(task, 'digest', transferList, lane), lane);
   }
 
   async seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer> {
@@ -357,8 +348,8 @@ class WorkerBlockCipherPool implements BlockCipherPool {
   async sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
     // With a digest, the seal runs where the stream's MD5 lives and feeds it first.
     const stream = digest === undefined ? undefined : digestStreamOf(digest.stream);
-    const lane = stream === undefined ? undefined : this.#laneOfStream.get(stream.id);
-    if (stream !== undefined && lane === undefined) throw new Error('digest stream already finished');
+    const lane = stream?.lane;
+    if (stream !== undefined && lane === undefined) throw new Error('a digest stream of the inline pool on a worker pool');
     const digestField = stream === undefined ? {} : { digest: { streamId: stream.id, sequence: stream.nextSequence(digest!.final), final: digest!.final } };
     const md5Of = (result: { md5Hex?: string }) => (result.md5Hex === undefined ? {} : { md5Hex: result.md5Hex });
     if (plaintext.buffer instanceof SharedArrayBuffer && output.buffer instanceof SharedArrayBuffer) {
