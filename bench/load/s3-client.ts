@@ -1,14 +1,13 @@
 // The load generators' S3 client: SigV4-signed (api/auth/sign.ts, UNSIGNED-PAYLOAD) requests over keep-alive
-// node:http or node:https connections, at most `concurrency` sockets. Kept cheap on purpose: it shares the
+// HTTP/1.1 connections (http1.ts), at most `concurrency` of them. Kept cheap on purpose: it shares the
 // 2 vCPUs with the server under test, so bodies are never copied, and are hashed only when asked to.
 //
 // Timing: `ttfbMs` is request start → response headers (for GETs that is warp's "time to first byte";
 // reference/erasure-jbod.md §9.2), the caller measures the whole request.
 
 import { createHash, type Hash } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { signRequest } from '../../api/auth/sign.ts';
+import { Http1Pool } from './http1.ts';
 
 /** A request with no socket activity for this long is aborted and counted as an error. */
 export const requestIdleTimeoutMs = 60_000;
@@ -31,7 +30,8 @@ export interface ClientOptions {
 
 export interface S3Response {
   readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
+  /** lower-case names */
+  readonly headers: Readonly<Record<string, string | undefined>>;
   readonly bodyBytes: number;
   /** MD5 of the body, with body: 'md5' */
   readonly md5Hex?: string;
@@ -49,30 +49,23 @@ export class LoadError extends Error {
 
 export class S3Client {
   readonly options: ClientOptions;
-  readonly #agent: http.Agent;
-  readonly #request: typeof http.request;
+  readonly #pool: Http1Pool;
 
   constructor(options: ClientOptions) {
-    if (options.endpoint.protocol !== 'http:' && options.endpoint.protocol !== 'https:') {
-      throw new Error(`unsupported endpoint protocol ${options.endpoint.protocol}`);
-    }
+    const { protocol } = options.endpoint;
+    if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`unsupported endpoint protocol ${protocol}`);
     this.options = options;
-    const agentOptions = { keepAlive: true, maxSockets: options.concurrency, maxFreeSockets: options.concurrency };
-    if (options.endpoint.protocol === 'https:') {
-      this.#agent = new https.Agent({
-        ...agentOptions,
-        rejectUnauthorized: options.insecure !== true,
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      });
-      this.#request = https.request as unknown as typeof http.request;
-    } else {
-      this.#agent = new http.Agent(agentOptions);
-      this.#request = http.request;
-    }
+    this.#pool = new Http1Pool({
+      protocol,
+      hostname: options.endpoint.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(options.endpoint.port || (protocol === 'https:' ? 443 : 80)),
+      ...(options.insecure === true ? { insecure: true } : {}),
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+    }, options.concurrency);
   }
 
   /** One request; resolves once the whole response body has been read (and hashed / kept as asked). */
-  send(method: string, path: string, extraHeaders: Readonly<Record<string, string>>, body: readonly Uint8Array[], handling: BodyHandling = 'discard'): Promise<S3Response> {
+  async send(method: string, path: string, extraHeaders: Readonly<Record<string, string>>, body: readonly Uint8Array[], handling: BodyHandling = 'discard'): Promise<S3Response> {
     const { options } = this;
     const url = new URL(path, options.endpoint);
     const bodyBytes = body.reduce((sum, piece) => sum + piece.length, 0);
@@ -87,48 +80,55 @@ export class S3Client {
       nowMs: Date.now(),
     });
     const startMs = performance.now();
-    return new Promise<S3Response>((resolve, reject) => {
-      const request = this.#request(
-        { host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers, agent: this.#agent },
-        (response) => {
-          const ttfbMs = performance.now() - startMs;
-          const status = response.statusCode ?? 0;
+    let ttfbMs = 0;
+    let status = 0;
+    let responseHeaders: Record<string, string> = {};
+    let md5: Hash | undefined;
+    let textLimitBytes = 0;
+    const textPieces: Buffer[] = [];
+    let textBytes = 0;
+    let receivedBytes = 0;
+    try {
+      await this.#pool.request({
+        method,
+        target: url.pathname + url.search,
+        headers,
+        body,
+        idleTimeoutMs: requestIdleTimeoutMs,
+        onHead: (responseStatus, fields) => {
+          ttfbMs = performance.now() - startMs;
+          status = responseStatus;
+          responseHeaders = fields;
           const ok = status >= 200 && status < 300;
-          const md5: Hash | undefined = ok && handling === 'md5' ? createHash('md5') : undefined;
-          const textLimitBytes = ok ? (handling === 'text' ? textBodyBytesMax : 0) : errorBodyBytesMax;
-          const textPieces: Buffer[] = [];
-          let textBytes = 0;
-          let receivedBytes = 0;
-          response.on('data', (chunk: Buffer) => {
-            receivedBytes += chunk.length;
-            md5?.update(chunk);
-            if (textBytes < textLimitBytes) {
-              const piece = chunk.subarray(0, textLimitBytes - textBytes);
-              textPieces.push(piece);
-              textBytes += piece.length;
-            }
-          });
-          response.on('end', () => resolve({
-            status,
-            headers: response.headers,
-            bodyBytes: receivedBytes,
-            ...(md5 === undefined ? {} : { md5Hex: md5.digest('hex') }),
-            text: Buffer.concat(textPieces).toString('utf8'),
-            ttfbMs,
-          }));
-          response.on('error', reject);
-          response.on('aborted', () => reject(new LoadError('response aborted')));
+          md5 = ok && handling === 'md5' ? createHash('md5') : undefined;
+          textLimitBytes = ok ? (handling === 'text' ? textBodyBytesMax : 0) : errorBodyBytesMax;
         },
-      );
-      request.setTimeout(requestIdleTimeoutMs, () => request.destroy(new LoadError(`no activity for ${requestIdleTimeoutMs} ms`)));
-      request.on('error', reject);
-      for (let i = 0; i < body.length - 1; i++) request.write(body[i]);
-      request.end(body.length === 0 ? undefined : body[body.length - 1]);
-    });
+        onBody: (piece) => {
+          receivedBytes += piece.length;
+          md5?.update(piece);
+          if (textBytes < textLimitBytes) {
+            // The piece is a view of the connection's read buffer: keep a copy.
+            const kept = Buffer.from(piece.subarray(0, textLimitBytes - textBytes));
+            textPieces.push(kept);
+            textBytes += kept.length;
+          }
+        },
+      });
+    } catch (error) {
+      throw new LoadError((error as Error).message);
+    }
+    return {
+      status,
+      headers: responseHeaders,
+      bodyBytes: receivedBytes,
+      ...(md5 === undefined ? {} : { md5Hex: md5.digest('hex') }),
+      text: Buffer.concat(textPieces).toString('utf8'),
+      ttfbMs,
+    };
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#pool.destroy();
   }
 }
 
