@@ -10,7 +10,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
+import { dareAesGcmImplementation, openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
 import { createErasureCodec, type ErasureCodec } from './erasure.ts';
 import { bitrotHasher, type BitrotAlgorithm } from '../engine/erasure/bitrot.ts';
 
@@ -93,6 +93,8 @@ export type ErasureEncodeResult =
 export interface ProbeResult {
   readonly isMainThread: boolean;
   readonly threadId: number;
+  /** which AES-256-GCM this thread's DARE kernels use (the native addon loads once per thread) */
+  readonly aesGcm: 'native' | 'node:crypto';
 }
 
 /** A Buffer view over a cloned Uint8Array, without copying. */
@@ -234,7 +236,7 @@ export function open(task: OpenTask): OpenResult {
 }
 
 export function probe(): ProbeResult {
-  return { isMainThread, threadId };
+  return { isMainThread, threadId, aesGcm: dareAesGcmImplementation() };
 }
 
 const codecs = new Map<string, ErasureCodec>();

@@ -7,11 +7,14 @@
 // 4 bytes (uint32 LE) XORed with the package's sequence number; the AAD is header bytes 0..3. The sequence
 // number is not stored, which is what makes random access (range reads) possible and reordering detectable.
 //
-// Encryption always uses AES-256-GCM through node:crypto, one createCipheriv per 64 KiB package (about
-// 3 GB/s per core; perf-primitives.md §1). Decryption accepts both ciphers, as MinIO on arm64 writes
-// ChaCha20-Poly1305.
+// Encryption always uses AES-256-GCM. Decryption accepts both ciphers, as MinIO on arm64 writes
+// ChaCha20-Poly1305. AES-256-GCM runs on the native addon (workers/native-gcm.ts, Node's own OpenSSL) when it
+// was built: ciphertext and plaintext go straight into the output buffer. Otherwise, and for ChaCha20-Poly1305
+// always, node:crypto: one createCipheriv per 64 KiB package (about 3 GB/s per core; perf-primitives.md §1),
+// whose update() output is then copied into place. Both produce the same bytes.
 
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { nativeGcm, type NativeGcm } from './native-gcm.ts';
 
 export const darePayloadBytesMax = 65536;
 export const dareHeaderBytes = 16;
@@ -27,6 +30,24 @@ const cipherIdAesGcm = 0x00;
 const cipherIdChaCha = 0x01;
 const finalFlag = 0x80;
 const packageOverheadBytes = dareHeaderBytes + dareTagBytes;
+
+/** AES-256-GCM in place (the addon), or undefined for node:crypto. Per thread; see setDareNativeGcm. */
+let gcm: NativeGcm | undefined = nativeGcm;
+
+/** Which AES-256-GCM seals and opens packages on this thread. */
+export function dareAesGcmImplementation(): 'native' | 'node:crypto' {
+  return gcm === undefined ? 'node:crypto' : 'native';
+}
+
+/**
+ * Tests and benchmarks: switch this thread between the native addon and node:crypto (COFFER_NATIVE_GCM=off
+ * is the way to turn it off for a server). Returns whether the addon is now in use: asking for it when it
+ * is not available leaves node:crypto on.
+ */
+export function setDareNativeGcm(enabled: boolean): boolean {
+  gcm = enabled ? nativeGcm : undefined;
+  return gcm !== undefined;
+}
 
 export type DareCipher = 'AES-256-GCM' | 'ChaCha20-Poly1305';
 
@@ -115,13 +136,20 @@ function sealInto(
     // sio's SetRand: the flag bit is forced, whatever the caller's nonce had there.
     out[writeOffset + 4] = isFinal ? out[writeOffset + 4]! | finalFlag : out[writeOffset + 4]! & ~finalFlag;
     packageNonce(out.subarray(writeOffset + 4, writeOffset + dareHeaderBytes), sequence, aeadNonce);
-    const cipher = createCipheriv('aes-256-gcm', key, aeadNonce);
-    cipher.setAAD(out.subarray(writeOffset, writeOffset + 4));
-    const ciphertext = cipher.update(plaintext.subarray(readOffset, readOffset + payloadBytes));
-    const rest = cipher.final();
-    assertInvariant(ciphertext.length === payloadBytes && rest.length === 0, 'GCM output size');
-    ciphertext.copy(out, writeOffset + dareHeaderBytes);
-    cipher.getAuthTag().copy(out, writeOffset + dareHeaderBytes + payloadBytes);
+    const aad = out.subarray(writeOffset, writeOffset + 4);
+    const payload = plaintext.subarray(readOffset, readOffset + payloadBytes);
+    const tagOffset = writeOffset + dareHeaderBytes + payloadBytes;
+    if (gcm !== undefined) {
+      gcm.seal(key, aeadNonce, aad, payload, out.subarray(writeOffset + dareHeaderBytes, tagOffset), out.subarray(tagOffset, tagOffset + dareTagBytes));
+    } else {
+      const cipher = createCipheriv('aes-256-gcm', key, aeadNonce);
+      cipher.setAAD(aad);
+      const ciphertext = cipher.update(payload);
+      const rest = cipher.final();
+      assertInvariant(ciphertext.length === payloadBytes && rest.length === 0, 'GCM output size');
+      ciphertext.copy(out, writeOffset + dareHeaderBytes);
+      cipher.getAuthTag().copy(out, tagOffset);
+    }
     writeOffset += payloadBytes + packageOverheadBytes;
     readOffset += payloadBytes;
     sequence += 1;
@@ -151,7 +179,7 @@ export function sealPackagesInto(key: Buffer, nonce: Buffer, firstSequence: numb
  * Seal `plaintext` as consecutive packages starting at sequence `firstSequence`. `plaintext.length` must
  * be a multiple of 64 KiB unless `final` (then the last package gets the final flag; empty plaintext with
  * `final` gives 0 bytes, as sio does). The nonce's flag bit is ignored (forced per package, like sio),
- * so a raw `multipartPartNonce` can be passed. AES-256-GCM via node:crypto.
+ * so a raw `multipartPartNonce` can be passed. AES-256-GCM (native addon or node:crypto, same bytes).
  */
 export function sealPackages(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Uint8Array, final: boolean): Buffer {
   const packageCount = Math.ceil(plaintext.length / darePayloadBytesMax);
@@ -167,6 +195,8 @@ class PackageOpener {
   #sequence: number;
   #referenceNonce: Buffer | undefined; // flag bit cleared
   #referenceCipherId: number | undefined;
+  /** the final flag of the package being opened (read before decrypting: `out` may overlap the package) */
+  #packageFinal = false;
   finalSeen = false;
 
   constructor(key: Buffer, firstSequence: number, expectNonce: Buffer | undefined) {
@@ -201,8 +231,11 @@ class PackageOpener {
     return payloadBytes + packageOverheadBytes;
   }
 
-  /** Authenticate and decrypt one whole package (`pkg` is exactly one package). */
-  open(pkg: Uint8Array): Buffer {
+  /**
+   * sio's checks of one whole package (`pkg` is exactly one package), in its order, up to the AEAD: sets
+   * #aeadNonce and #packageFinal and returns the payload size.
+   */
+  #prepare(pkg: Uint8Array): number {
     const packageBytes = this.packageBytes(pkg, 0);
     assertInvariant(pkg.length === packageBytes, 'package framing');
     const payloadBytes = packageBytes - packageOverheadBytes;
@@ -221,22 +254,86 @@ class PackageOpener {
     const cipherId = pkg[1]!;
     this.#referenceCipherId ??= cipherId;
     packageNonce(headerNonce, this.#sequence, this.#aeadNonce);
+    this.#packageFinal = isFinal;
+    return payloadBytes;
+  }
+
+  /** After the tag checked out: the next package has the next sequence number. */
+  #accept(): void {
+    this.#sequence += 1;
+    if (this.#packageFinal) this.finalSeen = true;
+  }
+
+  /** node:crypto, both ciphers: the plaintext in a new Buffer. */
+  #decipher(pkg: Uint8Array, payloadBytes: number): Buffer {
     const decipher =
-      cipherId === cipherIdAesGcm
+      pkg[1] === cipherIdAesGcm
         ? createDecipheriv('aes-256-gcm', this.#key, this.#aeadNonce, { authTagLength: dareTagBytes })
         : createDecipheriv('chacha20-poly1305', this.#key, this.#aeadNonce, { authTagLength: dareTagBytes });
     decipher.setAAD(pkg.subarray(0, 4));
-    decipher.setAuthTag(pkg.subarray(dareHeaderBytes + payloadBytes, packageBytes));
+    decipher.setAuthTag(pkg.subarray(dareHeaderBytes + payloadBytes, dareHeaderBytes + payloadBytes + dareTagBytes));
     const plaintext = decipher.update(pkg.subarray(dareHeaderBytes, dareHeaderBytes + payloadBytes));
     try {
       decipher.final();
     } catch (error) {
       throw new DareError('authentication failed', { cause: error });
     }
-    this.#sequence += 1;
-    if (isFinal) this.finalSeen = true;
     return plaintext;
   }
+
+  /** The native addon, AES-256-GCM only: decrypt straight into `dst` (exactly payloadBytes long). */
+  #openNative(native: NativeGcm, pkg: Uint8Array, payloadBytes: number, dst: Uint8Array): void {
+    const tagOffset = dareHeaderBytes + payloadBytes;
+    const authentic = native.open(this.#key, this.#aeadNonce, pkg.subarray(0, 4), pkg.subarray(dareHeaderBytes, tagOffset), dst, pkg.subarray(tagOffset, tagOffset + dareTagBytes));
+    if (!authentic) throw new DareError('authentication failed');
+  }
+
+  /** Authenticate and decrypt one whole package (`pkg` is exactly one package) into a new Buffer. */
+  open(pkg: Uint8Array): Buffer {
+    const payloadBytes = this.#prepare(pkg);
+    let plaintext: Buffer;
+    if (gcm !== undefined && pkg[1] === cipherIdAesGcm) {
+      plaintext = Buffer.allocUnsafe(payloadBytes);
+      this.#openNative(gcm, pkg, payloadBytes, plaintext);
+    } else {
+      plaintext = this.#decipher(pkg, payloadBytes);
+    }
+    this.#accept();
+    return plaintext;
+  }
+
+  /**
+   * Authenticate and decrypt one whole package into `out` at `outOffset`; returns the plaintext bytes. On a
+   * DareError `out` may hold unauthenticated bytes (the native path zeroes them, node:crypto writes none).
+   */
+  openInto(pkg: Uint8Array, out: Uint8Array, outOffset: number): number {
+    const payloadBytes = this.#prepare(pkg);
+    assertInvariant(Number.isInteger(outOffset) && outOffset >= 0 && out.length - outOffset >= payloadBytes, 'output too small for the plaintext');
+    const dst = out.subarray(outOffset, outOffset + payloadBytes);
+    if (gcm !== undefined && pkg[1] === cipherIdAesGcm && !sharesBytes(pkg, dst)) {
+      this.#openNative(gcm, pkg, payloadBytes, dst);
+    } else {
+      // Also when `out` overlaps the package (decrypting in place): node:crypto reads it all before the copy.
+      dst.set(this.#decipher(pkg, payloadBytes));
+    }
+    this.#accept();
+    return payloadBytes;
+  }
+}
+
+/** Whether two views may share bytes (same backing buffer object, overlapping ranges). */
+function sharesBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/**
+ * The plaintext size of `encryptedBytes` of packages when every package but the last is full, which is
+ * the case whenever openPackages succeeds; never less than what it writes before it throws (packages
+ * are opened in order, and a short one or data after the final one is an error before the next opens).
+ */
+function plaintextBytesBound(encryptedBytes: number): number {
+  const tailBytes = encryptedBytes % darePackageBytesMax;
+  return Math.floor(encryptedBytes / darePackageBytesMax) * darePayloadBytesMax + Math.max(0, tailBytes - packageOverheadBytes);
 }
 
 function concatPlaintexts(pieces: readonly Buffer[]): Buffer {
@@ -257,18 +354,20 @@ export function openPackages(
   expectNonce?: Buffer,
 ): { plaintext: Buffer; final: boolean; nonce: Buffer } {
   const opener = new PackageOpener(key, firstSequence, expectNonce);
-  const pieces: Buffer[] = [];
+  // One output for all packages, decrypted into place (no per-package Buffer with the native AES-GCM).
+  const out = Buffer.allocUnsafe(plaintextBytesBound(ciphertext.length));
   let offset = 0;
+  let written = 0;
   while (offset < ciphertext.length) {
     if (opener.finalSeen) throw new DareError('unexpected data after final package');
     if (ciphertext.length - offset < dareHeaderBytes) throw new DareError('unexpected EOF');
     const packageBytes = opener.packageBytes(ciphertext, offset);
     if (ciphertext.length - offset < packageBytes) throw new DareError('unexpected EOF');
-    pieces.push(opener.open(ciphertext.subarray(offset, offset + packageBytes)));
+    written += opener.openInto(ciphertext.subarray(offset, offset + packageBytes), out, written);
     offset += packageBytes;
   }
   return {
-    plaintext: pieces.length === 0 ? Buffer.alloc(0) : concatPlaintexts(pieces),
+    plaintext: written === out.length ? out : out.subarray(0, written),
     final: opener.finalSeen,
     nonce: opener.nonce ?? Buffer.alloc(0),
   };
@@ -294,9 +393,7 @@ export function openPackagesInto(
     const packageBytes = opener.packageBytes(ciphertext, offset);
     if (ciphertext.length - offset < packageBytes) throw new DareError('unexpected EOF');
     assertInvariant(out.length - written >= packageBytes - packageOverheadBytes, 'output too small for the plaintext');
-    const plaintext = opener.open(ciphertext.subarray(offset, offset + packageBytes));
-    plaintext.copy(out, written);
-    written += plaintext.length;
+    written += opener.openInto(ciphertext.subarray(offset, offset + packageBytes), out, written);
     offset += packageBytes;
   }
   return { plaintextBytes: written, final: opener.finalSeen, nonce: opener.nonce ?? Buffer.alloc(0) };

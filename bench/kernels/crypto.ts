@@ -1,11 +1,23 @@
-// AEAD package kernels: DARE 2.0 seal/open through workers/dare.ts, the same AEADs through raw node:crypto
-// (one createCipheriv per 64 KiB package, like DARE), and @noble/ciphers (pure JS: the test oracle, not a
-// candidate for the data path). 64 KiB = one package; 1 MiB = 16 packages, the pool's block size.
+// AEAD package kernels: DARE 2.0 seal/open through workers/dare.ts (AES-256-GCM twice: through node:crypto
+// and through the native addon, workers/native-gcm.ts, toggled with setDareNativeGcm), the same AEADs through
+// raw node:crypto (one createCipheriv per 64 KiB package, like DARE), and @noble/ciphers (pure JS: the test
+// oracle, not a candidate for the data path). 64 KiB = one package; 1 MiB = 16 packages, the pool's block size.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { dareHeaderBytes, darePayloadBytesMax, openPackages, randomDareNonce, sealPackages } from '../../workers/dare.ts';
+import {
+  dareHeaderBytes,
+  darePayloadBytesMax,
+  encryptedSizeBytes,
+  openPackages,
+  openPackagesInto,
+  randomDareNonce,
+  sealPackages,
+  sealPackagesInto,
+  setDareNativeGcm,
+} from '../../workers/dare.ts';
+import { nativeGcmAvailable, nativeGcmStatus } from '../../workers/native-gcm.ts';
 import { must, mebibyte, type KernelSpec } from './harness.ts';
 
 const packageBytes = darePayloadBytesMax;
@@ -106,7 +118,9 @@ export function cryptoKernels(): KernelSpec[] {
   for (const sizeBytes of [64 * 1024, mebibyte]) {
     const label = sizeBytes === mebibyte ? '1 MiB' : '64 KiB';
     const plaintext = randomBytes(sizeBytes);
+    setDareNativeGcm(false);
     const dareAes = sealPackages(key, dareNonce, 0, plaintext, true);
+    if (setDareNativeGcm(true)) must(sealPackages(key, dareNonce, 0, plaintext, true).equals(dareAes), 'DARE native AES-GCM equals node:crypto');
     const dareChaCha = sealDareChaCha(key, dareNonce, plaintext);
     must(openPackages(key, dareAes, 0).plaintext.equals(plaintext), 'DARE AES-GCM round trip');
     must(openPackages(key, dareChaCha, 0).plaintext.equals(plaintext), 'DARE ChaCha20-Poly1305 round trip');
@@ -116,9 +130,32 @@ export function cryptoKernels(): KernelSpec[] {
     const nobleChaCha = nobleSealAll(chacha20poly1305, key, rawNonce, aad, plaintext);
     must(Buffer.from(nobleAes[0]!).equals(nodeAes[0]!), 'noble gcm output equals node:crypto');
     must(Buffer.from(nobleChaCha[0]!).equals(nodeChaCha[0]!), 'noble chacha20poly1305 output equals node:crypto');
+    // The pool's recycled path: seal and open into buffers it reuses.
+    const sealedOut = Buffer.allocUnsafe(encryptedSizeBytes(sizeBytes));
+    const openedOut = Buffer.allocUnsafe(sizeBytes);
+    const implementations = nativeGcmAvailable ? (['node:crypto', 'native'] as const) : (['node:crypto'] as const);
+    for (const implementation of implementations) {
+      const native = implementation === 'native';
+      const note = nativeGcmAvailable ? undefined : nativeGcmStatus;
+      const row = (name: string, fn: () => number): KernelSpec => ({
+        group,
+        name: `DARE ${name} AES-256-GCM ${label} (dare.ts, ${implementation})`,
+        bytes: sizeBytes,
+        fn: () => {
+          setDareNativeGcm(native);
+          sink += fn();
+        },
+        ...(note === undefined ? {} : { note }),
+      });
+      specs.push(
+        row('seal', () => sealPackages(key, dareNonce, 0, plaintext, true).length),
+        row('sealInto', () => sealPackagesInto(key, dareNonce, 0, plaintext, true, sealedOut)),
+        row('open', () => openPackages(key, dareAes, 0).plaintext.length),
+        row('openInto', () => openPackagesInto(key, dareAes, 0, undefined, openedOut).plaintextBytes),
+      );
+    }
+    setDareNativeGcm(true);
     specs.push(
-      { group, name: `DARE seal AES-256-GCM ${label} (workers/dare.ts)`, bytes: sizeBytes, fn: () => { sink += sealPackages(key, dareNonce, 0, plaintext, true).length; } },
-      { group, name: `DARE open AES-256-GCM ${label} (workers/dare.ts)`, bytes: sizeBytes, fn: () => { sink += openPackages(key, dareAes, 0).plaintext.length; } },
       { group, name: `DARE open ChaCha20-Poly1305 ${label} (workers/dare.ts)`, bytes: sizeBytes, fn: () => { sink += openPackages(key, dareChaCha, 0).plaintext.length; } },
       { group, name: `node:crypto AES-256-GCM seal ${label}`, bytes: sizeBytes, fn: () => { sink += nodeSeal('aes-256-gcm', key, rawNonce, aad, plaintext); } },
       { group, name: `node:crypto AES-256-GCM open ${label}`, bytes: sizeBytes, fn: () => { sink += nodeOpen('aes-256-gcm', key, rawNonce, aad, nodeAes); } },

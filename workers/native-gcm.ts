@@ -1,0 +1,51 @@
+// The native AES-256-GCM addon (native/gcm.c), if it was built: seal/open one message straight into the
+// caller's memory with Node's own OpenSSL, which spares DARE the Buffer that node:crypto's update() allocates
+// and the copy out of it for every 64 KiB package (workers/dare.ts). `npm ci` builds it (native/build.mjs);
+// without a C toolchain it is simply absent and DARE uses node:crypto, with byte-identical output.
+// COFFER_NATIVE_GCM=off disables it. Loaded once per thread (each Piscina worker loads its own instance).
+
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** native/gcm.c's exports. Every argument is a Uint8Array (any offset, shared memory too). */
+export interface NativeGcm {
+  /**
+   * AES-256-GCM encrypt `src` into `dst` (same length; `dst` is exactly `src` or disjoint from it) and
+   * write the 16-byte tag into `tag`. key 32 bytes, iv 12. Throws TypeError/RangeError on bad arguments.
+   */
+  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, src: Uint8Array, dst: Uint8Array, tag: Uint8Array): void;
+  /**
+   * Decrypt `src` into `dst` and verify `tag`; false on a wrong tag, and then `dst` has been zeroed (the
+   * caller must still treat it as garbage).
+   */
+  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, src: Uint8Array, dst: Uint8Array, tag: Uint8Array): boolean;
+  /** the OpenSSL it runs on, e.g. "OpenSSL 3.0.19 27 Jan 2026" */
+  readonly openssl: string;
+}
+
+export const nativeGcmAddonPath = fileURLToPath(new URL('../native/build/Release/coffer_gcm.node', import.meta.url));
+
+function load(): { gcm: NativeGcm | undefined; status: string } {
+  if (process.env.COFFER_NATIVE_GCM?.toLowerCase() === 'off') return { gcm: undefined, status: 'node:crypto (COFFER_NATIVE_GCM=off)' };
+  let loaded: unknown;
+  try {
+    loaded = createRequire(import.meta.url)(nativeGcmAddonPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'MODULE_NOT_FOUND' ? 'addon not built: node native/build.mjs' : `addon failed to load: ${(error as Error).message}`;
+    return { gcm: undefined, status: `node:crypto (${why})` };
+  }
+  const gcm = loaded as Partial<NativeGcm>;
+  if (typeof gcm.seal !== 'function' || typeof gcm.open !== 'function') {
+    return { gcm: undefined, status: 'node:crypto (addon has no seal/open)' };
+  }
+  return { gcm: gcm as NativeGcm, status: `native (${String(gcm.openssl)})` };
+}
+
+const loaded = load();
+
+/** The addon, or undefined when it is not built, fails to load, or COFFER_NATIVE_GCM=off. */
+export const nativeGcm: NativeGcm | undefined = loaded.gcm;
+export const nativeGcmAvailable: boolean = loaded.gcm !== undefined;
+/** For logs and reports: which AES-GCM runs DARE and why, e.g. "native (OpenSSL 3.0.19 …)". */
+export const nativeGcmStatus: string = loaded.status;
