@@ -34,13 +34,19 @@ interface WasmMemoryDescriptor {
 const WasmMemory = (globalThis as { WebAssembly?: { Memory: new (descriptor: WasmMemoryDescriptor) => { readonly buffer: SharedArrayBuffer } } })
   .WebAssembly?.Memory;
 
-class AlignedBufferPool {
+/** Aligned buffers of one size, `buffersPerSlab` per WebAssembly.Memory slab, at most `slabsMax` slabs. */
+export class AlignedBufferPool {
   readonly #free: Buffer[] = [];
   readonly #owned = new WeakSet<Buffer>();
   #slabs = 0;
   #inUse = 0;
 
-  /** A 1 MiB buffer at a page-aligned address, or undefined when the pool is exhausted. Contents are stale. */
+  /** `bufferBytes`: a multiple of 4 KiB (so every buffer in a slab starts on a page boundary). */
+  constructor(readonly bufferBytes = alignedBufferBytes, readonly slabsMax = maxSlabs) {
+    if (!Number.isInteger(bufferBytes) || bufferBytes <= 0 || bufferBytes % 4096 !== 0) throw new Error(`aligned buffers must be a multiple of 4 KiB, got ${bufferBytes}`);
+  }
+
+  /** A buffer at a page-aligned address, or undefined when the pool is exhausted. Contents are stale. */
   acquire(): Buffer | undefined {
     if (this.#free.length === 0 && !this.#addSlab()) return undefined;
     this.#inUse++;
@@ -64,9 +70,9 @@ class AlignedBufferPool {
   }
 
   #addSlab(): boolean {
-    if (this.#slabs >= maxSlabs || WasmMemory === undefined) return false;
+    if (this.#slabs >= this.slabsMax || WasmMemory === undefined) return false;
     let memory: { readonly buffer: SharedArrayBuffer };
-    const pages = (buffersPerSlab * alignedBufferBytes) / wasmPageBytes;
+    const pages = (buffersPerSlab * this.bufferBytes) / wasmPageBytes; // whole: 16 × 4 KiB = one wasm page
     try {
       memory = new WasmMemory({ initial: pages, maximum: pages, shared: true });
     } catch {
@@ -74,7 +80,7 @@ class AlignedBufferPool {
     }
     this.#slabs++;
     for (let i = buffersPerSlab - 1; i >= 0; i--) {
-      const buffer = Buffer.from(memory.buffer, i * alignedBufferBytes, alignedBufferBytes);
+      const buffer = Buffer.from(memory.buffer, i * this.bufferBytes, this.bufferBytes);
       this.#owned.add(buffer);
       this.#free.push(buffer);
     }

@@ -3,7 +3,8 @@
 // reading only the packages the range needs (docs/encryption.md).
 import { createHash, randomBytes } from 'node:crypto';
 import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackages, randomDareNonce, sealPackages } from '../workers/dare.ts';
-import { decryptStreamPooled, encryptStreamPooled } from '../workers/encrypt-stream.ts';
+import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled } from '../workers/encrypt-stream.ts';
+import type { LoanedBlock } from './file-reader.ts';
 import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
 import type { DataEncryption } from './types.ts';
@@ -103,6 +104,11 @@ async function readWhole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 /** Reads ciphertext bytes [start, endExclusive) of one part's stored stream. */
 export type CiphertextSource = (partIndex: number, start: number, endExclusive: number) => AsyncIterable<Uint8Array>;
+/**
+ * The same bytes as whole cipher blocks of `blockBytes`, each lent until released (engine/file-reader.ts
+ * readBlocks), or undefined where the stored bytes cannot be read that way (inline data, erasure decoding).
+ */
+export type CiphertextBlockSource = (partIndex: number, start: number, endExclusive: number, blockBytes: number) => AsyncIterable<LoanedBlock> | undefined;
 
 /**
  * Plaintext bytes [start, endInclusive] of an encrypted object whose parts have the given plaintext sizes:
@@ -116,14 +122,15 @@ export async function* decryptRange(
   keyForPart: (partNumber: number) => Buffer,
   source: CiphertextSource,
   pool: BlockCipherPool,
+  blockSource?: CiphertextBlockSource,
 ): AsyncGenerator<Buffer> {
   for (const span of planEncryptedRange(partPlainSizes, start, endInclusive)) {
     const key = keyForPart(partNumbers[span.partIndex]!);
     let skipBytes = span.skipBytes;
     let takeBytes = span.takeBytes;
-    const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
     if (span.encryptedEndExclusive - span.encryptedStart <= darePackageBytesMax) {
       // One package (every small object): open it here, without the block pipeline and its generators.
+      const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
       const opened = openPackages(key, await readWhole(ciphertext), span.firstSequence);
       if (span.finalIncluded && !opened.final) throw new DareError('unexpected EOF');
       const piece = opened.plaintext.subarray(skipBytes, skipBytes + takeBytes);
@@ -132,6 +139,10 @@ export async function* decryptRange(
       continue;
     }
     const spanPool = poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
+    // Whole cipher blocks read straight into memory the pool opens from, where the bytes allow it; else chunks
+    // the stream gathers into blocks (a copy on the event loop: ~15% of an SSE GET's server CPU).
+    const loaned = blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytesFor(defaultBlockBytes));
+    const ciphertext = loaned === undefined ? source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive) : { loaned };
     // recycle: GET streams each chunk out (and copies write it) before pulling the next.
     for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded, recycle: true })) {
       if (takeBytes === 0) break;

@@ -11,7 +11,7 @@ import type { ObjectVersion } from './meta.ts';
 import { dataDirName } from './paths.ts';
 import { isErrnoCode } from './drive.ts';
 import { decryptRange } from './encrypted-body.ts';
-import { readDirect } from './file-reader.ts';
+import { readBlocks, readDirect, type LoanedBlock } from './file-reader.ts';
 import { localBlockBuffers, type BlockCipherPool } from '../workers/pool.ts';
 import { StorageError } from './types.ts';
 import type { ObjectInfo, ObjectReader } from './types.ts';
@@ -25,6 +25,8 @@ export const readChunkSizeBytes = 1024 * 1024;
 export interface StoredBytes {
   /** bytes [from, to) of the stored stream of part `partNumber` (`partIndex` in the version's part list) */
   read(partIndex: number, partNumber: number, from: number, to: number): AsyncIterable<Buffer>;
+  /** the same bytes as whole blocks lent until released (file-reader.ts readBlocks), where supported */
+  readBlocks?(partIndex: number, partNumber: number, from: number, to: number, blockBytes: number): AsyncIterable<LoanedBlock> | undefined;
   close(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export class StoredObjectReader implements ObjectReader {
         keyForPart,
         (partIndex, from, to) => this.#bytes.read(partIndex, this.#extents[partIndex]!.partNumber, from, to),
         this.#cipherPool,
+        (partIndex, from, to, blockBytes) => this.#bytes.readBlocks?.(partIndex, this.#extents[partIndex]!.partNumber, from, to, blockBytes),
       );
     }
     return this.#readParts(start, endInclusive);
@@ -114,6 +117,19 @@ export class DriveStoredBytes implements StoredBytes {
     return this.#inlineData !== undefined ? this.#readInline(from, to) : this.#readFile(partNumber, from, to);
   }
 
+  readBlocks(_partIndex: number, partNumber: number, from: number, to: number, blockBytes: number): AsyncIterable<LoanedBlock> | undefined {
+    return this.#inlineData !== undefined ? undefined : this.#readFileBlocks(partNumber, from, to, blockBytes);
+  }
+
+  async *#readFileBlocks(partNumber: number, from: number, to: number, blockBytes: number): AsyncGenerator<LoanedBlock> {
+    const handle = await this.openPart(partNumber);
+    yield* readBlocks(handle, from, to, blockBytes, () => this.#shortFile(partNumber));
+  }
+
+  #shortFile(partNumber: number): Error {
+    return new StorageError('InternalError', `part ${partNumber} of ${this.#what} is shorter than its metadata says`);
+  }
+
   async *#readInline(from: number, to: number): AsyncGenerator<Buffer> {
     for (let offset = from; offset < to; offset += readChunkSizeBytes) {
       yield this.#inlineData!.subarray(offset, Math.min(to, offset + readChunkSizeBytes));
@@ -145,7 +161,7 @@ export class DriveStoredBytes implements StoredBytes {
    */
   async *#readFile(partNumber: number, position: number, stopPosition: number): AsyncGenerator<Buffer> {
     const handle = await this.openPart(partNumber);
-    const shortFile = () => new StorageError('InternalError', `part ${partNumber} of ${this.#what} is shorter than its metadata says`);
+    const shortFile = () => this.#shortFile(partNumber);
     // Large ranges bypass the page cache (engine/file-reader.ts); small ones, or where O_DIRECT is refused, do not.
     yield* readDirect(handle, position, stopPosition, shortFile, (from, to) => this.#readBuffered(handle, from, to, shortFile));
   }

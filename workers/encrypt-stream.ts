@@ -15,6 +15,11 @@ export const defaultBlockBytes = 1024 * 1024;
 export const blockBytesMax = 16 * 1024 * 1024;
 /** Blocks submitted and not yet yielded, per stream. 4 keeps 2 threads busy while results are consumed. */
 export const defaultMaxInFlightBlocks = 4;
+
+/** The sealed size of a block of `blockBytes` plaintext (whole 64 KiB packages). */
+export function cipherBlockBytesFor(blockBytes: number): number {
+  return (blockBytes / darePayloadBytesMax) * darePackageBytesMax;
+}
 export const maxInFlightBlocksMax = 64;
 
 export interface PooledStreamOptions {
@@ -219,6 +224,14 @@ export async function* encryptStreamPooled(
   }
 }
 
+/**
+ * Ciphertext already cut into whole cipher blocks (blockBytes / 64 KiB packages; only the last may be
+ * shorter), each lent until release(), which the stream calls once the pool has opened the block.
+ */
+export interface LoanedCipherBlocks {
+  readonly loaned: AsyncIterable<{ readonly bytes: Uint8Array; release(): void }>;
+}
+
 export interface PooledDecryptOptions extends PooledStreamOptions {
   /** false when the caller deliberately stops before the end of the stream (range reads) */
   readonly expectFinal?: boolean;
@@ -246,7 +259,7 @@ interface OpenedBlock {
  * Like dare.ts decryptStream, an empty stream at sequence 0 is the empty object.
  */
 export async function* decryptStreamPooled(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | LoanedCipherBlocks,
   key: Buffer,
   firstSequence: number,
   pool: BlockCipherPool,
@@ -268,21 +281,23 @@ export async function* decryptStreamPooled(
   let streamNonce: Buffer | undefined; // learned from the first block, checked against every later one
   let finalSeen = false;
   let sawBytes = false;
+  let unsubmitted: { release(): void } | undefined;
 
-  const submit = (block: Buffer, ownsBlock = true): void => {
+  /** `release`: a loaned block, given back once the pool is done with it (opened or failed). */
+  const submit = (block: Buffer, ownsBlock = true, release?: () => void): void => {
     assertInvariant(window.length < maxInFlight, 'window overflow');
+    let opening: Promise<OpenedBlock>;
     if (recycle) {
       const output = buffers.take(blockBytes);
-      window.push(
-        pool.openRecycled(key, block, nextSequence, streamNonce, output).then((opened) => ({
-          ...opened,
-          output,
-          ...(ownsBlock && block.byteOffset === 0 && block.buffer.byteLength === cipherBlockBytes ? { ciphertext: block } : {}),
-        })),
-      );
+      opening = pool.openRecycled(key, block, nextSequence, streamNonce, output).then((opened) => ({
+        ...opened,
+        output,
+        ...(ownsBlock && block.byteOffset === 0 && block.buffer.byteLength === cipherBlockBytes ? { ciphertext: block } : {}),
+      }));
     } else {
-      window.push(pool.open(key, block, nextSequence, streamNonce));
+      opening = pool.open(key, block, nextSequence, streamNonce);
     }
+    window.push(release === undefined ? opening : opening.finally(release));
     nextSequence += packagesPerBlock;
   };
   /** Check and yield one opened block; its buffers go back to the free lists (the output after the pull). */
@@ -303,7 +318,26 @@ export async function* decryptStreamPooled(
   };
 
   try {
-    for await (const chunk of source) {
+    if ('loaned' in source) {
+      // Whole cipher blocks read where the pool can open them (engine/file-reader.ts readBlocks): no copy.
+      let shortBlockSeen = false;
+      for await (const block of source.loaned) {
+        unsubmitted = block; // released in the finally below if we never get to submit it
+        if (shortBlockSeen) throw new Error('decryptStreamPooled: a loaned block after a short one');
+        if (block.bytes.byteLength > cipherBlockBytes) throw new Error('decryptStreamPooled: a loaned block larger than a cipher block');
+        shortBlockSeen = block.bytes.byteLength < cipherBlockBytes;
+        if (block.bytes.byteLength > 0) sawBytes = true;
+        while (window.length >= maxInFlight) yield* emit(await window.shift());
+        unsubmitted = undefined;
+        if (block.bytes.byteLength === 0) {
+          block.release();
+          continue;
+        }
+        submit(Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength), false, block.release);
+        while (window.headSettled) yield* emit(await window.shift());
+      }
+    }
+    for await (const chunk of 'loaned' in source ? [] : source) {
       if (chunk.byteLength > 0) sawBytes = true;
       let offset = 0;
       while (offset < chunk.byteLength) {
@@ -338,6 +372,7 @@ export async function* decryptStreamPooled(
     while (window.length > 0) yield* emit(await window.shift());
     if (expectFinal && !finalSeen && (sawBytes || firstSequence !== 0)) throw new DareError('unexpected EOF');
   } finally {
+    unsubmitted?.release();
     await window.abandon();
   }
 }

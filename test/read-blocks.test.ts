@@ -1,0 +1,228 @@
+// readBlocks (engine/file-reader.ts): a file range as whole blocks, each read (O_DIRECT where possible, the
+// page cache otherwise) into a shared-memory buffer of its own that stays valid until the consumer releases
+// it; and decryptStreamPooled opening such loaned blocks with no copy. Exact bytes at every block boundary
+// and alignment, the loan bound, every buffer back on every exit, a short file, tampering.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { blockBuffersInUse, readBlocks, type LoanedBlock } from '../engine/file-reader.ts';
+import { directIoEnabled, setDirectIo } from '../engine/file-writer.ts';
+import { darePayloadBytesMax, randomDareNonce, sealPackages } from '../workers/dare.ts';
+import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes } from '../workers/encrypt-stream.ts';
+import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
+import { openDescriptorsOf } from './helpers/fds.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const cipherBlockBytes = cipherBlockBytesFor(defaultBlockBytes); // 1,049,088: not a multiple of 4 KiB
+const source = randomBytes(6 * MiB + 777);
+
+class ShortFileError extends Error {
+  constructor() {
+    super('test file is shorter than its metadata says');
+    this.name = 'ShortFileError';
+  }
+}
+
+let rootDir: string;
+let fileCounter = 0;
+async function newFile(data: Uint8Array): Promise<string> {
+  const filePath = path.join(rootDir, `blocks-${++fileCounter}`);
+  await fs.writeFile(filePath, data);
+  return filePath;
+}
+
+/** Reads every block (releasing each at once unless `hold`), checking each is shared memory. */
+async function collect(handle: FileHandle, start: number, stop: number, blockBytes: number): Promise<{ data: Buffer; sizes: number[] }> {
+  const pieces: Buffer[] = [];
+  const sizes: number[] = [];
+  for await (const block of readBlocks(handle, start, stop, blockBytes, () => new ShortFileError())) {
+    assert.ok(block.bytes.buffer instanceof SharedArrayBuffer, 'a block lives in shared memory (a pool thread opens it in place)');
+    pieces.push(Buffer.from(block.bytes));
+    sizes.push(block.bytes.length);
+    block.release();
+    block.release(); // idempotent
+  }
+  return { data: Buffer.concat(pieces), sizes };
+}
+
+describe('readBlocks', () => {
+  const directBefore = directIoEnabled();
+  before(async () => {
+    rootDir = await fs.mkdtemp(path.join(os.tmpdir(), 'coffer-read-blocks-'));
+  });
+  after(async () => {
+    setDirectIo(directBefore);
+    await fs.rm(rootDir, { recursive: true, force: true });
+  });
+
+  for (const direct of [true, false]) {
+    it(`returns exact bytes in whole blocks for many ranges (${direct ? 'O_DIRECT' : 'page cache'})`, async () => {
+      setDirectIo(direct);
+      try {
+        const size = source.length;
+        const filePath = await newFile(source);
+        const handle = await fs.open(filePath, 'r');
+        try {
+          const inUseBefore = blockBuffersInUse(cipherBlockBytes);
+          const ranges: Array<[number, number]> = [
+            [0, size], [1, size], [4095, size - 1], [cipherBlockBytes, size], [65568 * 3, 65568 * 40],
+            [0, cipherBlockBytes], [0, cipherBlockBytes + 1], [size - 10, size], [12345, 12345 + 2 * cipherBlockBytes],
+          ];
+          for (const [start, stop] of ranges) {
+            const { data, sizes } = await collect(handle, start, stop, cipherBlockBytes);
+            assert.ok(data.equals(source.subarray(start, stop)), `[${start}, ${stop}): exact bytes`);
+            assert.ok(sizes.slice(0, -1).every((bytes) => bytes === cipherBlockBytes), `[${start}, ${stop}): whole blocks but the last`);
+            assert.equal(sizes.length, Math.ceil((stop - start) / cipherBlockBytes), `[${start}, ${stop}): block count`);
+          }
+          assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every buffer given back');
+        } finally {
+          await handle.close();
+        }
+        assert.equal(openDescriptorsOf(filePath) ?? 0, 0, 'no descriptor left open');
+      } finally {
+        setDirectIo(directBefore);
+      }
+    });
+  }
+
+  it('lends at most loansMax buffers and resumes when one is released', async () => {
+    const filePath = await newFile(source);
+    const handle = await fs.open(filePath, 'r');
+    try {
+      const inUseBefore = blockBuffersInUse(cipherBlockBytes);
+      const iterator = readBlocks(handle, 0, source.length, cipherBlockBytes, () => new ShortFileError(), 3)[Symbol.asyncIterator]();
+      const held: LoanedBlock[] = [];
+      for (let i = 0; i < 3; i++) {
+        const next = await iterator.next();
+        assert.equal(next.done, false, `block ${i}`);
+        held.push(next.value as LoanedBlock);
+      }
+      assert.ok(blockBuffersInUse(cipherBlockBytes) - inUseBefore <= 3, `at most 3 buffers held (${blockBuffersInUse(cipherBlockBytes) - inUseBefore})`);
+      const pulled: { fourth?: IteratorResult<LoanedBlock> } = {};
+      const pulling = iterator.next().then((next) => { pulled.fourth = next; });
+      await sleep(50);
+      assert.equal(pulled.fourth, undefined, 'the fourth block waits while three are lent');
+      held.shift()!.release();
+      await pulling;
+      const fourth = pulled.fourth as IteratorResult<LoanedBlock> | undefined; // set by the pull (TS narrowed it above)
+      assert.ok(fourth !== undefined && fourth.done === false, 'a release lets the stream go on');
+      assert.ok(fourth.value.bytes.equals(source.subarray(3 * cipherBlockBytes, 4 * cipherBlockBytes)), 'the fourth block is exact');
+      held.push(fourth.value);
+      await iterator.return?.(undefined);
+      // Lent blocks stay valid after the stream ended, until released.
+      assert.ok(held[0]!.bytes.equals(source.subarray(cipherBlockBytes, 2 * cipherBlockBytes)), 'a lent block survives the end of its stream');
+      for (const block of held) block.release();
+      assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every buffer given back after return()');
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('gives buffers back when the consumer stops early or throws, and reports a short file', async () => {
+    const filePath = await newFile(source.subarray(0, 3 * MiB));
+    const handle = await fs.open(filePath, 'r');
+    try {
+      const inUseBefore = blockBuffersInUse(cipherBlockBytes);
+      for await (const block of readBlocks(handle, 0, 3 * MiB, cipherBlockBytes, () => new ShortFileError())) {
+        block.release();
+        break;
+      }
+      assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'given back after break');
+      await assert.rejects(
+        (async () => {
+          for await (const block of readBlocks(handle, 0, 3 * MiB, cipherBlockBytes, () => new ShortFileError())) {
+            block.release();
+            throw new Error('consumer failed');
+          }
+        })(),
+        /consumer failed/,
+      );
+      assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'given back after a consumer error');
+      for (const direct of [true, false]) {
+        setDirectIo(direct);
+        try {
+          const got: number[] = [];
+          await assert.rejects(
+            (async () => {
+              for await (const block of readBlocks(handle, 0, 3 * MiB + 5000, cipherBlockBytes, () => new ShortFileError())) {
+                got.push(block.bytes.length);
+                block.release();
+              }
+            })(),
+            ShortFileError,
+          );
+          assert.deepEqual(got, [cipherBlockBytes, cipherBlockBytes], `${direct ? 'direct' : 'buffered'}: whole blocks before the short one`);
+        } finally {
+          setDirectIo(directBefore);
+        }
+      }
+      assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'given back after a short file');
+    } finally {
+      await handle.close();
+    }
+  });
+});
+
+describe('decryptStreamPooled over loaned blocks', () => {
+  let pool: BlockCipherPool;
+  before(() => {
+    pool = createBlockCipherPool(2);
+  });
+  after(async () => {
+    await pool.close();
+  });
+
+  const key = randomBytes(32);
+  const plaintext = randomBytes(5 * MiB + 3 * darePayloadBytesMax + 99);
+  const sealed = sealPackages(key, randomDareNonce(), 0, plaintext, true);
+
+  /** Loaned blocks over `ciphertext` in shared memory, counting releases. */
+  function loan(ciphertext: Buffer): { loaned: AsyncIterable<LoanedBlock>; released: () => number; blocks: () => number } {
+    let released = 0;
+    let blocks = 0;
+    async function* generate(): AsyncGenerator<LoanedBlock> {
+      for (let offset = 0; offset < ciphertext.length; offset += cipherBlockBytes) {
+        const piece = ciphertext.subarray(offset, offset + cipherBlockBytes);
+        const shared = Buffer.from(new SharedArrayBuffer(piece.length + 64), 32, piece.length); // not at offset 0
+        piece.copy(shared);
+        blocks++;
+        let done = false;
+        yield { bytes: shared, release: () => { if (!done) { done = true; released++; } } };
+      }
+    }
+    return { loaned: generate(), released: () => released, blocks: () => blocks };
+  }
+
+  it('opens them in order, and releases every block once the pool is done with it', async () => {
+    const { loaned, released, blocks } = loan(sealed);
+    const pieces: Buffer[] = [];
+    for await (const piece of decryptStreamPooled({ loaned }, key, 0, pool, { recycle: true })) pieces.push(Buffer.from(piece));
+    assert.ok(Buffer.concat(pieces).equals(plaintext), 'the plaintext');
+    assert.equal(released(), blocks(), `every block released (${released()} of ${blocks()})`);
+  });
+
+  it('fails on a tampered block and still releases every block it took, also when the consumer stops early', async () => {
+    const tampered = Buffer.from(sealed);
+    tampered[3 * cipherBlockBytes + 100]! ^= 1;
+    const first = loan(tampered);
+    await assert.rejects(
+      (async () => {
+        for await (const piece of decryptStreamPooled({ loaned: first.loaned }, key, 0, pool, { recycle: true })) void piece;
+      })(),
+      /authentication failed/,
+    );
+    assert.equal(first.released(), first.blocks(), `tampered: every block taken was released (${first.released()} of ${first.blocks()})`);
+    const second = loan(sealed);
+    for await (const piece of decryptStreamPooled({ loaned: second.loaned }, key, 0, pool, { recycle: true })) {
+      void piece;
+      break;
+    }
+    assert.equal(second.released(), second.blocks(), `early stop: every block taken was released (${second.released()} of ${second.blocks()})`);
+  });
+});
