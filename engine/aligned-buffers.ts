@@ -34,6 +34,14 @@ interface WasmMemoryDescriptor {
 const WasmMemory = (globalThis as { WebAssembly?: { Memory: new (descriptor: WasmMemoryDescriptor) => { readonly buffer: SharedArrayBuffer } } })
   .WebAssembly?.Memory;
 
+/** The memory of every slab: a view into one at a page-multiple offset starts on a page boundary. */
+const slabMemories = new WeakSet<ArrayBufferLike>();
+
+/** Whether `view` starts on a page boundary of a slab (so O_DIRECT can take it as it is). */
+export function isPageAligned(view: Uint8Array): boolean {
+  return slabMemories.has(view.buffer) && view.byteOffset % 4096 === 0;
+}
+
 /** Aligned buffers of one size, `buffersPerSlab` per WebAssembly.Memory slab, at most `slabsMax` slabs. */
 export class AlignedBufferPool {
   readonly #free: Buffer[] = [];
@@ -79,6 +87,7 @@ export class AlignedBufferPool {
       return false; // address space refused: fall back to ordinary buffers
     }
     this.#slabs++;
+    slabMemories.add(memory.buffer);
     for (let i = buffersPerSlab - 1; i >= 0; i--) {
       const buffer = Buffer.from(memory.buffer, i * this.bufferBytes, this.bufferBytes);
       this.#owned.add(buffer);
@@ -90,3 +99,21 @@ export class AlignedBufferPool {
 
 /** The process-wide pool (one per thread; only the main thread writes files). */
 export const alignedBuffers = new AlignedBufferPool();
+
+/** Slabs per block pool: 16 × 16 blocks of ~1 MiB; past that, callers fall back to ordinary shared memory. */
+const blockSlabsMax = 16;
+const blockPools = new Map<number, AlignedBufferPool>();
+
+/**
+ * Page-aligned buffers that hold one `blockBytes` block (a DARE cipher block, 1,049,088 bytes) plus the pages
+ * it straddles at any file offset: read into by engine/file-reader.ts readBlocks, sealed into by SSE PUTs
+ * (workers/encrypt-stream.ts), written from with O_DIRECT by engine/file-writer.ts.
+ */
+export function alignedBlockBuffers(blockBytes: number): AlignedBufferPool {
+  let pool = blockPools.get(blockBytes);
+  if (pool === undefined) {
+    pool = new AlignedBufferPool(Math.ceil((blockBytes + 2 * 4096 - 1) / 4096) * 4096, blockSlabsMax);
+    blockPools.set(blockBytes, pool);
+  }
+  return pool;
+}

@@ -3,9 +3,10 @@
 // reading only the packages the range needs (docs/encryption.md).
 import { createHash, randomBytes } from 'node:crypto';
 import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackages, randomDareNonce, sealPackages } from '../workers/dare.ts';
-import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled } from '../workers/encrypt-stream.ts';
+import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled, type BlockBuffers } from '../workers/encrypt-stream.ts';
+import { alignedBlockBuffers } from './aligned-buffers.ts';
 import type { LoanedBlock } from './file-reader.ts';
-import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
+import { blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
 import type { DataEncryption } from './types.ts';
 import { StorageError } from './types.ts';
@@ -59,9 +60,25 @@ export function encryptBody(
       ? undefined
       : { stream: sealingPool.createDigest(), onMd5: (md5Hex: string) => { tally.md5Hex = md5Hex; } };
     // recycle: every engine writer (stageBody, the erasure writer) copies each chunk before pulling the next.
-    yield* encryptStreamPooled(plaintext(), encryption.key, nonce, sealingPool, { recycle: true, ...(digest ? { digest } : {}) });
+    yield* encryptStreamPooled(plaintext(), encryption.key, nonce, sealingPool, {
+      recycle: true,
+      outputBuffers: pageAlignedOutputs(blockBuffersFor(sealingPool)),
+      ...(digest ? { digest } : {}),
+    });
   }
   return sealed();
+}
+
+/**
+ * Sealed blocks go into page-aligned buffers, which the file writer hands to the disk with O_DIRECT as they
+ * are (engine/file-writer.ts): no copy of the ciphertext on the event loop. `fallback` once those run out.
+ */
+function pageAlignedOutputs(fallback: BlockBuffers): BlockBuffers {
+  const aligned = alignedBlockBuffers(cipherBlockBytesFor(defaultBlockBytes));
+  return {
+    take: (sizeBytes) => (sizeBytes <= aligned.bufferBytes ? aligned.acquire() : undefined) ?? fallback.take(sizeBytes),
+    give: (buffer) => (aligned.owns(buffer) ? aligned.release(buffer) : fallback.give(buffer)),
+  };
 }
 
 /**

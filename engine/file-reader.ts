@@ -14,7 +14,7 @@
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
-import { AlignedBufferPool, alignedBufferBytes, alignedBuffers } from './aligned-buffers.ts';
+import { alignedBlockBuffers, alignedBufferBytes, alignedBuffers } from './aligned-buffers.ts';
 import { isErrnoCode } from './drive.ts';
 import { directIoEnabled, reportDirectIoRefused } from './file-writer.ts';
 
@@ -201,23 +201,9 @@ export interface LoanedBlock {
 const readAheadBlocks = 2;
 /** Buffers one readBlocks stream may hold, read ahead and lent together. */
 export const blockLoansMax = 8;
-/** Slabs per block size: 16 × 16 blocks of ~1 MiB, enough for 32 SSE GETs at full depth; past that, plain SABs. */
-const blockSlabsMax = 16;
-const blockPools = new Map<number, AlignedBufferPool>();
-
-/** Page-aligned buffers that hold a `blockBytes` block at any file offset: the block and the pages it straddles. */
-function blockPoolFor(blockBytes: number): AlignedBufferPool {
-  let pool = blockPools.get(blockBytes);
-  if (pool === undefined) {
-    pool = new AlignedBufferPool(roundUp(blockBytes + 2 * directAlignBytes - 1, directAlignBytes), blockSlabsMax);
-    blockPools.set(blockBytes, pool);
-  }
-  return pool;
-}
-
 /** Buffers of the `blockBytes` pool in use (read ahead or lent): tests check that every exit gives them back. */
 export function blockBuffersInUse(blockBytes: number): number {
-  return blockPools.get(blockBytes)?.stats().inUse ?? 0;
+  return alignedBlockBuffers(blockBytes).stats().inUse;
 }
 
 /**
@@ -238,7 +224,7 @@ export async function* readBlocks(
 ): AsyncGenerator<LoanedBlock> {
   if (!Number.isSafeInteger(blockBytes) || blockBytes <= 0) throw new Error(`readBlocks: bad block size ${blockBytes}`);
   if (!Number.isSafeInteger(loansMax) || loansMax < 1) throw new Error(`readBlocks: bad loansMax ${loansMax}`);
-  const pool = blockPoolFor(blockBytes);
+  const pool = alignedBlockBuffers(blockBytes);
   const direct = directIoEnabled() && !directReadsRefused && stopPosition - position >= directReadMinBytes ? await openDirect(handle) : undefined;
   let useDirect = direct !== undefined;
   const take = (): Buffer => pool.acquire() ?? Buffer.from(new SharedArrayBuffer(pool.bufferBytes));

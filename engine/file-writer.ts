@@ -20,7 +20,7 @@ import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { alignedBufferBytes, alignedBuffers } from './aligned-buffers.ts';
+import { alignedBufferBytes, alignedBuffers, isPageAligned } from './aligned-buffers.ts';
 import { isErrnoCode, mkdirsDurable } from './drive.ts';
 import type { DigestStream } from '../workers/pool.ts';
 
@@ -30,6 +30,10 @@ export const fileWriteCounters = { directBytes: 0, bufferedBytes: 0 };
 let directWritesEnabled = true;
 /** base directories (drive tmp dirs) whose filesystem refused an O_DIRECT open or write */
 const directRefused = new Set<string>();
+/** base directories whose device refused a direct write aligned to 512 B but not 4 KiB (a 4Kn disk) */
+const sectorWritesRefused = new Set<string>();
+/** The alignment of a caller's block written as it is (writeFromCaller): a 512 B logical sector. */
+const sectorBytes = 512;
 
 /** Process-wide switch for O_DIRECT writes and reads (engine/file-reader.ts), set at startup from MINIO_API_ODIRECT. */
 export function setDirectIo(enabled: boolean): void {
@@ -73,6 +77,9 @@ async function bothSettled<A, B>(a: Promise<A>, b: Promise<B> | undefined): Prom
   if (rb.status === 'rejected') throw rb.reason;
   return [ra.value, rb.value];
 }
+
+/** Smaller caller buffers are copied (direct writes of small pieces would not pay for themselves). */
+const directFromCallerMinBytes = 256 * 1024;
 
 function takeBuffer(): Buffer {
   return alignedBuffers.acquire() ?? Buffer.allocUnsafe(alignedBufferBytes);
@@ -123,6 +130,7 @@ export class StagedFileWriter {
 
   /** Copy `data` in; resolves when the caller may reuse `data` and send more. */
   async write(data: Uint8Array): Promise<void> {
+    if (this.#fillBytes === 0 && data.length >= directFromCallerMinBytes && isPageAligned(data) && (await this.#writeFromCaller(data))) return;
     let offsetBytes = 0;
     while (offsetBytes < data.length) {
       if (this.#closed) throw new Error(`staged file ${this.#filePath} is already closed`);
@@ -172,6 +180,41 @@ export class StagedFileWriter {
         this.#failure = error;
       },
     );
+  }
+
+  /**
+   * Write `data` from the caller's own memory with O_DIRECT, no copy: an SSE PUT seals each block into a
+   * page-aligned buffer (engine/aligned-buffers.ts alignedBlockBuffers), and a sealed block (1,049,088 bytes,
+   * 2,049 sectors) lands at a sector-aligned offset. Needs a whole number of 512 B sectors at a sector offset,
+   * nothing staged before it, and a device that takes sector (not only 4 KiB) alignment; false → the caller
+   * copies as usual. Resolves once the write (and the digest of `data`) is done: `data` is the caller's again.
+   */
+  async #writeFromCaller(data: Uint8Array): Promise<boolean> {
+    if (data.length % sectorBytes !== 0 || this.#positionBytes % sectorBytes !== 0 || sectorWritesRefused.has(this.#baseDir)) return false;
+    const direct = await this.#directHandle();
+    if (!direct) return false;
+    await this.#settle(); // an earlier staged buffer's write, so failures are reported in order
+    let bytesWritten: number;
+    try {
+      [{ bytesWritten }] = await bothSettled(direct.write(data, 0, data.length, this.#positionBytes), this.#digest?.update(data));
+    } catch (error) {
+      if (!isErrnoCode(error, 'EINVAL')) throw error;
+      // Sector alignment is not enough for this device (4 KiB logical sectors): this block through the page
+      // cache (the digest has it already), later ones copied into the 4 KiB-aligned buffers.
+      sectorWritesRefused.add(this.#baseDir);
+      await writeAllAt(this.#handle, data, data.length, this.#positionBytes);
+      fileWriteCounters.bufferedBytes += data.length;
+      this.#positionBytes += data.length;
+      return true;
+    }
+    fileWriteCounters.directBytes += bytesWritten;
+    if (bytesWritten < data.length) {
+      // A short direct write (a full disk can do that): the rest goes through the page cache.
+      await writeAllAt(this.#handle, data.subarray(bytesWritten), data.length - bytesWritten, this.#positionBytes + bytesWritten);
+      fileWriteCounters.bufferedBytes += data.length - bytesWritten;
+    }
+    this.#positionBytes += data.length;
+    return true;
   }
 
   async #settle(): Promise<void> {

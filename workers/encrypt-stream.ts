@@ -41,6 +41,17 @@ export interface PooledEncryptOptions extends PooledStreamOptions {
    * report its MD5 once the last block is sealed. Needs `recycle`.
    */
   readonly digest?: { readonly stream: DigestStream; readonly onMd5: (md5Hex: string) => void };
+  /**
+   * With `recycle`: where sealed blocks go (default the pool's shared block buffers). The engine passes
+   * page-aligned ones, which its file writer hands to the disk with O_DIRECT as they are.
+   */
+  readonly outputBuffers?: BlockBuffers;
+}
+
+/** A source of reusable block buffers (workers/pool.ts BlockBufferPool has this shape). */
+export interface BlockBuffers {
+  take(sizeBytes: number): Buffer;
+  give(buffer: Buffer): void;
 }
 
 interface SealedBlock {
@@ -124,6 +135,7 @@ export async function* encryptStreamPooled(
   let digested = false;
   const cipherBlockBytes = (blockBytes / darePayloadBytesMax) * darePackageBytesMax;
   const buffers = blockBuffersFor(pool);
+  const outputBuffers = options?.outputBuffers ?? buffers;
   assertInvariant(key.length === dareKeyBytes, `key must be ${dareKeyBytes} bytes`);
   assertInvariant(nonce.length === dareNonceBytes, `nonce must be ${dareNonceBytes} bytes`);
   const packagesPerBlock = blockBytes / darePayloadBytesMax;
@@ -140,7 +152,7 @@ export async function* encryptStreamPooled(
   const submit = (block: Buffer, final: boolean, ownsBlock = true): void => {
     assertInvariant(window.length < maxInFlight, 'window overflow');
     if (recycle) {
-      const output = buffers.take(cipherBlockBytes);
+      const output = outputBuffers.take(cipherBlockBytes);
       const sealDigest = digest === undefined ? undefined : { stream: digest.stream, final };
       if (final) digested = true;
       window.push(
@@ -162,7 +174,7 @@ export async function* encryptStreamPooled(
   function* emit(sealed: SealedBlock): Generator<Buffer> {
     if (sealed.plaintext !== undefined) buffers.give(sealed.plaintext);
     yield sealed.ciphertext;
-    if (sealed.output !== undefined) buffers.give(sealed.output);
+    if (sealed.output !== undefined) outputBuffers.give(sealed.output);
   }
 
   try {
