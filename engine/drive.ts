@@ -6,6 +6,7 @@ import fsCallbacks, { constants as fsConstants } from 'node:fs';
 import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { nativeFsyncPath, nativeWriteFileDurable } from './native-fs.ts';
 import { DrivePaths, isSafeBucketName, systemDirName, uuidPattern } from './paths.ts';
 import { StorageError } from './types.ts';
 import type { BucketEncryption, BucketInfo } from './types.ts';
@@ -56,6 +57,8 @@ const fdatasyncFd = promisify(fsCallbacks.fdatasync);
 const closeFd = promisify(fsCallbacks.close);
 
 async function fsyncDirOnce(dirPath: string): Promise<void> {
+  // The native addon (engine/native-fs.ts) does open + fsync + close as one thread-pool job.
+  if (nativeFsyncPath !== undefined) return nativeFsyncPath(dirPath, true);
   const fd = await openFd(dirPath, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
   try {
     await fsyncFd(fd);
@@ -101,8 +104,12 @@ export function fsyncDir(dirPath: string): Promise<void> {
   return sync.queued;
 }
 
-/** Write all of `bytes` to a new file (must not exist) and fdatasync it before closing. */
+/**
+ * Write all of `bytes` to a new file (must not exist: EEXIST) and fdatasync it before closing. One
+ * thread-pool job with the native addon (engine/native-fs.ts), four node:fs calls without it.
+ */
 export async function writeFileDurable(filePath: string, bytes: Uint8Array): Promise<void> {
+  if (nativeWriteFileDurable !== undefined) return nativeWriteFileDurable(filePath, bytes);
   const fd = await openFd(filePath, 'wx');
   try {
     let offsetBytes = 0;

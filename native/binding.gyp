@@ -1,5 +1,6 @@
 # Built by native/build.mjs (npm ci / npm install run it): node-gyp rebuild --nodedir=<the running Node's
-# headers>, never a header download. Output: native/build/Release/coffer_gcm.node.
+# headers>, never a header download. Output: native/build/Release/coffer_gcm.node and coffer_fs.node (two
+# addons, so either works without the other).
 {
   "targets": [
     {
@@ -9,6 +10,17 @@
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
       # OpenSSL comes from the node executable, which exports it: resolve every symbol at load time, so a
       # Node without them fails to load the addon (and Coffer uses node:crypto) rather than dying mid-call.
+      "ldflags": ["-Wl,-z,now"],
+      "conditions": [
+        ["OS=='mac'", {"xcode_settings": {"OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden"]}}]
+      ]
+    },
+    {
+      "target_name": "coffer_fs",
+      "sources": ["fsops.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      # libuv's uv_err_name/uv_strerror come from the node executable: resolve them at load time.
       "ldflags": ["-Wl,-z,now"],
       "conditions": [
         ["OS=='mac'", {"xcode_settings": {"OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden"]}}]

@@ -1,27 +1,40 @@
-// Builds the native AES-256-GCM addon (native/gcm.c → native/build/Release/coffer_gcm.node). package.json's
-// "install" script, so `npm ci` / `npm install` run it; `node native/build.mjs` rebuilds by hand.
+// Builds the native addons: native/gcm.c → native/build/Release/coffer_gcm.node (AES-256-GCM for DARE) and
+// native/fsops.c → coffer_fs.node (coffer.meta reads/writes and fsyncs as one thread-pool job each).
+// package.json's "install" script, so `npm ci` / `npm install` run it; `node native/build.mjs` rebuilds by hand.
 //
 // It never fails the install: without node-gyp, a C toolchain or the running Node's headers it prints one
-// warning line and exits 0, and workers/native-gcm.ts finds no addon, so DARE stays on node:crypto (same
-// bytes, a little slower). It never downloads headers either: node-gyp gets --nodedir pointing at the
-// headers installed with this Node (include/node, OpenSSL's included). A build that does not pass a
-// round trip against node:crypto is deleted.
+// warning line and exits 0, and workers/native-gcm.ts and engine/native-fs.ts find no addon, so DARE stays
+// on node:crypto (same bytes, a little slower) and metadata I/O on node:fs (same files, more pool round
+// trips). It never downloads headers either: node-gyp gets --nodedir pointing at the headers installed
+// with this Node (include/node, OpenSSL's included). The two addons are independent: make runs with -k, so
+// one that does not compile leaves the other built, and each must pass its own self-test (a round trip
+// against node:crypto, a write/read/fsync round trip against node:fs) or it is deleted; the warning line
+// names what is missing and why.
 
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const nativeDir = path.dirname(fileURLToPath(import.meta.url));
 const buildDir = path.join(nativeDir, 'build');
-const addonPath = path.join(buildDir, 'Release', 'coffer_gcm.node');
 const logPath = path.join(buildDir, 'node-gyp.log');
 const buildTimeoutMs = 5 * 60_000;
+/** A self-test that never settles (a broken addon) must not hang the install, nor end it with exit code 13. */
+const selfTestTimeoutMs = 60_000;
 
+/** The targets of binding.gyp: what each is for, and what Coffer uses without it. */
+const addons = [
+  { name: 'AES-GCM', source: 'gcm.c', file: path.join(buildDir, 'Release', 'coffer_gcm.node'), fallback: 'node:crypto', selfTest: selfTestGcm },
+  { name: 'metadata I/O', source: 'fsops.c', file: path.join(buildDir, 'Release', 'coffer_fs.node'), fallback: 'node:fs', selfTest: selfTestFs },
+];
+
+/** Nothing can be built: one warning line naming every addon, and a successful exit. */
 function skip(reason) {
-  process.stderr.write(`coffer: native AES-GCM not built (${reason}); using node:crypto\n`);
+  process.stderr.write(`coffer: native ${addons.map((addon) => addon.name).join(' and ')} not built (${reason}); using ${addons.map((addon) => addon.fallback).join(' and ')}\n`);
   process.exit(0);
 }
 
@@ -58,16 +71,20 @@ function realpathOr(file) {
   }
 }
 
-/** A directory with include/node/{node_api.h,openssl/evp.h} for this Node: npm's nodedir, else this Node's prefix. */
+/**
+ * A directory with include/node/{node_api.h,uv.h} for this Node: npm's nodedir, else this Node's prefix.
+ * One with OpenSSL's headers too (coffer_gcm needs them) is preferred; without them only coffer_fs builds.
+ */
 function findNodeDir() {
   const candidates = [
     process.env.npm_config_nodedir,
     path.resolve(path.dirname(process.execPath), '..'),
     path.resolve(path.dirname(realpathOr(process.execPath)), '..'),
   ];
-  return candidates.find(
-    (dir) => typeof dir === 'string' && dir !== '' && isFile(path.join(dir, 'include', 'node', 'node_api.h')) && isFile(path.join(dir, 'include', 'node', 'openssl', 'evp.h')),
+  const usable = candidates.filter(
+    (dir) => typeof dir === 'string' && dir !== '' && isFile(path.join(dir, 'include', 'node', 'node_api.h')) && isFile(path.join(dir, 'include', 'node', 'uv.h')),
   );
+  return usable.find((dir) => isFile(path.join(dir, 'include', 'node', 'openssl', 'evp.h'))) ?? usable[0];
 }
 
 function onPath(command) {
@@ -76,7 +93,7 @@ function onPath(command) {
 }
 
 /** The addon must agree with node:crypto, refuse a wrong tag, and load (so the running Node has every symbol). */
-function selfTest() {
+function selfTestGcm(addonPath) {
   const gcm = createRequire(import.meta.url)(addonPath);
   const key = randomBytes(32);
   const iv = randomBytes(12);
@@ -97,10 +114,47 @@ function selfTest() {
   return gcm.openssl;
 }
 
+/** A rejection must look like node:fs's: code, syscall and path. */
+async function expectFsError(promise, code, syscall, filePath) {
+  try {
+    await promise;
+  } catch (error) {
+    if (!(error instanceof Error) || error.code !== code || error.syscall !== syscall || error.path !== filePath) {
+      throw new Error(`expected ${code} from ${syscall}, got ${error instanceof Error ? `${error.code} from ${error.syscall}: ${error.message}` : String(error)}`);
+    }
+    return;
+  }
+  throw new Error(`expected ${code} from ${syscall}, but it succeeded`);
+}
+
+/** The addon must load and write, fsync and read back a file exactly as node:fs sees it, with fs-style errors. */
+async function selfTestFs(addonPath) {
+  const addon = createRequire(import.meta.url)(addonPath);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'coffer-fs-selftest-'));
+  try {
+    const file = path.join(dir, 'probe');
+    const bytes = randomBytes(5000);
+    await addon.writeFileDurable(file, bytes);
+    await addon.fsyncPath(dir, true);
+    await addon.fsyncPath(file, false);
+    if (!readFileSync(file).equals(bytes)) throw new Error('writeFileDurable wrote other bytes');
+    const whole = await addon.readFileHead(file, 1 << 20);
+    if (!Buffer.isBuffer(whole.bytes) || !whole.bytes.equals(bytes) || whole.sizeBytes !== bytes.length) throw new Error('readFileHead read other bytes');
+    const head = await addon.readFileHead(file, 100);
+    if (!head.bytes.equals(bytes.subarray(0, 100)) || head.sizeBytes !== bytes.length) throw new Error('readFileHead ignored maxBytes');
+    await expectFsError(addon.writeFileDurable(file, bytes.subarray(0, 1)), 'EEXIST', 'open', file);
+    await expectFsError(addon.readFileHead(path.join(dir, 'missing'), 10), 'ENOENT', 'open', path.join(dir, 'missing'));
+    if (!readFileSync(file).equals(bytes)) throw new Error('a refused writeFileDurable changed the file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return 'one pool job per call';
+}
+
 const nodeGyp = findNodeGyp();
 if (nodeGyp === undefined) skip('node-gyp not found');
 const nodeDir = findNodeDir();
-if (nodeDir === undefined) skip(`no Node headers with OpenSSL next to ${process.execPath} (set npm's nodedir)`);
+if (nodeDir === undefined) skip(`no Node headers next to ${process.execPath} (set npm's nodedir)`);
 if (process.platform !== 'win32') {
   const compiler = process.env.CC?.split(' ')[0] || 'cc';
   if (!onPath(compiler) && !isFile(compiler)) skip(`no C compiler (${compiler}) on PATH`);
@@ -113,7 +167,8 @@ const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--release', `--
   encoding: 'utf8',
   stdio: ['ignore', 'pipe', 'pipe'],
   timeout: buildTimeoutMs,
-  env: { ...process.env, npm_config_nodedir: nodeDir },
+  // -k: a target that does not compile must not keep the other from being built
+  env: { ...process.env, npm_config_nodedir: nodeDir, MAKEFLAGS: `${process.env.MAKEFLAGS ?? ''} -k`.trim() },
 });
 const log = `${result.stdout ?? ''}${result.stderr ?? ''}`;
 try {
@@ -122,16 +177,43 @@ try {
 } catch {
   // the log is a courtesy
 }
-if (result.error !== undefined || result.status !== 0) {
-  const cause = result.error?.message ?? `node-gyp exited with ${result.status ?? result.signal}`;
-  const lastError = log.split('\n').reverse().find((line) => /error/i.test(line) && !/gyp ERR! (cwd|node -v|node-gyp -v|command|System|not ok)/.test(line));
-  skip(`${cause}${lastError === undefined ? '' : `: ${lastError.trim().slice(0, 160)}`}; log in ${path.relative(process.cwd(), logPath)}`);
+const logLines = log.split('\n').reverse();
+const isErrorLine = (line) => /error/i.test(line) && !/gyp ERR! (cwd|node -v|node-gyp -v|command|System|not ok)/.test(line);
+/** Why `addon` is not there after the build: node-gyp's failure and the last compiler error about its source. */
+function buildFailure(addon) {
+  const cause = result.error?.message ?? (result.status === 0 ? 'node-gyp succeeded but made no addon' : `node-gyp exited with ${result.status ?? result.signal}`);
+  const lastError = logLines.find((line) => line.includes(addon.source) && isErrorLine(line)) ?? logLines.find(isErrorLine);
+  return `${cause}${lastError === undefined ? '' : `: ${lastError.trim().slice(0, 160)}`}; log in ${path.relative(process.cwd(), logPath)}`;
 }
-let openssl;
-try {
-  openssl = selfTest();
-} catch (error) {
-  rmSync(addonPath, { force: true });
-  skip(`the built addon failed its self-test: ${error instanceof Error ? error.message : String(error)}`);
+
+const built = [];
+const missing = [];
+for (const addon of addons) {
+  if (!isFile(addon.file)) {
+    missing.push({ addon, reason: buildFailure(addon) });
+    continue;
+  }
+  let timer;
+  try {
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${selfTestTimeoutMs / 1000} s`)), selfTestTimeoutMs);
+    });
+    built.push({ addon, detail: await Promise.race([addon.selfTest(addon.file), timeout]) });
+  } catch (error) {
+    rmSync(addon.file, { force: true });
+    missing.push({ addon, reason: `the built addon failed its self-test: ${error instanceof Error ? error.message : String(error)}` });
+  } finally {
+    clearTimeout(timer);
+  }
 }
-process.stdout.write(`coffer: native AES-GCM built (${path.relative(process.cwd(), addonPath)}, ${openssl}, ${Date.now() - startedMs} ms)\n`);
+const elapsed = `${Date.now() - startedMs} ms`;
+if (built.length > 0) {
+  const lines = built.map(({ addon, detail }) => `native ${addon.name} built (${path.relative(process.cwd(), addon.file)}, ${detail})`);
+  process.stdout.write(`coffer: ${lines.join('; ')}; ${elapsed}\n`);
+}
+if (missing.length > 0) {
+  const lines = missing.map(({ addon, reason }) => `native ${addon.name} not built (${reason}); using ${addon.fallback}`);
+  process.stderr.write(`coffer: ${lines.join('; ')}\n`);
+}
+// Lingering work (a self-test that timed out) must not keep the install waiting.
+process.exit(0);
