@@ -52,6 +52,20 @@ async function openDirect(handle: FileHandle): Promise<FileHandle | undefined> {
   }
 }
 
+/**
+ * O_DIRECT reads of `wantBytes` (aligned) from the aligned `position` into `buffer` from its start; the bytes
+ * read, fewer only at the end of the file.
+ */
+async function readAligned(direct: FileHandle, buffer: Buffer, position: number, wantBytes: number): Promise<number> {
+  let gotBytes = 0;
+  while (gotBytes < wantBytes) {
+    const { bytesRead } = await direct.read(buffer, gotBytes, wantBytes - gotBytes, position + gotBytes);
+    gotBytes += bytesRead;
+    if (bytesRead === 0 || gotBytes % directAlignBytes !== 0) break; // the end of the file
+  }
+  return gotBytes;
+}
+
 function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
@@ -99,16 +113,8 @@ export async function* readDirect(
     return;
   }
   /** Fill `buffer` from `offset` up to what [offset, stopPosition) needs; the byte count (short at EOF). */
-  const readInto = async (buffer: Buffer, offset: number): Promise<number> => {
-    const wantBytes = Math.min(buffer.length, roundUp(stopPosition - offset, directAlignBytes));
-    let gotBytes = 0;
-    while (gotBytes < wantBytes) {
-      const { bytesRead } = await direct!.read(buffer, gotBytes, wantBytes - gotBytes, offset + gotBytes);
-      gotBytes += bytesRead;
-      if (bytesRead === 0 || gotBytes % directAlignBytes !== 0) break; // the end of the file
-    }
-    return gotBytes;
-  };
+  const readInto = (buffer: Buffer, offset: number): Promise<number> =>
+    readAligned(direct, buffer, offset, Math.min(buffer.length, roundUp(stopPosition - offset, directAlignBytes)));
   /** Reads in flight, in file order: [buffer index, its offset, the read]. */
   const pending: Array<{ readonly index: number; readonly offset: number; readonly reading: Promise<number> }> = [];
   let nextReadOffset = Math.floor(position / directAlignBytes) * directAlignBytes;
@@ -243,14 +249,9 @@ export async function* readBlocks(
   const readBlock = async (buffer: Buffer, start: number, end: number): Promise<number> => {
     if (direct === undefined || !useDirect || !pool.owns(buffer)) return readBuffered(buffer, start, end);
     const alignedStart = Math.floor(start / directAlignBytes) * directAlignBytes;
-    const wantBytes = roundUp(end - alignedStart, directAlignBytes);
-    let gotBytes = 0;
+    let gotBytes: number;
     try {
-      while (gotBytes < wantBytes) {
-        const { bytesRead } = await direct.read(buffer, gotBytes, wantBytes - gotBytes, alignedStart + gotBytes);
-        gotBytes += bytesRead;
-        if (bytesRead === 0 || gotBytes % directAlignBytes !== 0) break; // the end of the file
-      }
+      gotBytes = await readAligned(direct, buffer, alignedStart, roundUp(end - alignedStart, directAlignBytes));
     } catch (error) {
       if (!isErrnoCode(error, 'EINVAL')) throw error;
       // The device wants a stricter alignment than we assumed: this block and the rest through the page cache.

@@ -194,24 +194,14 @@ export class StagedFileWriter {
     const direct = await this.#directHandle();
     if (!direct) return false;
     await this.#settle(); // an earlier staged buffer's write, so failures are reported in order
-    let bytesWritten: number;
     try {
-      [{ bytesWritten }] = await bothSettled(direct.write(data, 0, data.length, this.#positionBytes), this.#digest?.update(data));
+      await bothSettled(this.#writeDirect(direct, data, this.#positionBytes), this.#digest?.update(data));
     } catch (error) {
       if (!isErrnoCode(error, 'EINVAL')) throw error;
       // Sector alignment is not enough for this device (4 KiB logical sectors): this block through the page
       // cache (the digest has it already), later ones copied into the 4 KiB-aligned buffers.
       sectorWritesRefused.add(this.#baseDir);
-      await writeAllAt(this.#handle, data, data.length, this.#positionBytes);
-      fileWriteCounters.bufferedBytes += data.length;
-      this.#positionBytes += data.length;
-      return true;
-    }
-    fileWriteCounters.directBytes += bytesWritten;
-    if (bytesWritten < data.length) {
-      // A short direct write (a full disk can do that): the rest goes through the page cache.
-      await writeAllAt(this.#handle, data.subarray(bytesWritten), data.length - bytesWritten, this.#positionBytes + bytesWritten);
-      fileWriteCounters.bufferedBytes += data.length - bytesWritten;
+      await this.#writeBuffered(data, this.#positionBytes);
     }
     this.#positionBytes += data.length;
     return true;
@@ -228,20 +218,26 @@ export class StagedFileWriter {
     const direct = alignedBuffers.owns(buffer) ? await this.#directHandle() : null;
     if (direct) {
       try {
-        const { bytesWritten } = await direct.write(buffer, 0, buffer.length, positionBytes);
-        fileWriteCounters.directBytes += bytesWritten;
-        if (bytesWritten === buffer.length) return;
-        // A short direct write (a full disk can do that): the rest goes through the page cache.
-        await writeAllAt(this.#handle, buffer.subarray(bytesWritten), buffer.length - bytesWritten, positionBytes + bytesWritten);
-        fileWriteCounters.bufferedBytes += buffer.length - bytesWritten;
+        await this.#writeDirect(direct, buffer, positionBytes);
         return;
       } catch (error) {
         if (!isErrnoCode(error, 'EINVAL')) throw error;
         this.#refuseDirect(); // misaligned for this device after all: buffered from now on
       }
     }
-    await writeAllAt(this.#handle, buffer, buffer.length, positionBytes);
-    fileWriteCounters.bufferedBytes += buffer.length;
+    await this.#writeBuffered(buffer, positionBytes);
+  }
+
+  /** One O_DIRECT write; a short one (a full disk can do that) is finished through the page cache. */
+  async #writeDirect(direct: FileHandle, data: Uint8Array, positionBytes: number): Promise<void> {
+    const { bytesWritten } = await direct.write(data, 0, data.length, positionBytes);
+    fileWriteCounters.directBytes += bytesWritten;
+    if (bytesWritten < data.length) await this.#writeBuffered(data.subarray(bytesWritten), positionBytes + bytesWritten);
+  }
+
+  async #writeBuffered(data: Uint8Array, positionBytes: number): Promise<void> {
+    await writeAllAt(this.#handle, data, data.length, positionBytes);
+    fileWriteCounters.bufferedBytes += data.length;
   }
 
   async #directHandle(): Promise<FileHandle | null> {
