@@ -6,7 +6,8 @@ import fsCallbacks, { constants as fsConstants } from 'node:fs';
 import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { nativeFsyncPath, nativeWriteFileDurable } from './native-fs.ts';
+import { MetaFileRecycler } from './meta-recycler.ts';
+import { nativeFsyncPath, nativeRewriteFileDurable, nativeWriteFileDurable } from './native-fs.ts';
 import { DrivePaths, isSafeBucketName, systemDirName, uuidPattern } from './paths.ts';
 import { StorageError } from './types.ts';
 import type { BucketEncryption, BucketInfo } from './types.ts';
@@ -55,6 +56,7 @@ const writeFd = promisify(fsCallbacks.write);
 const fsyncFd = promisify(fsCallbacks.fsync);
 const fdatasyncFd = promisify(fsCallbacks.fdatasync);
 const closeFd = promisify(fsCallbacks.close);
+const ftruncateFd = promisify(fsCallbacks.ftruncate);
 
 async function fsyncDirOnce(dirPath: string): Promise<void> {
   // The native addon (engine/native-fs.ts) does open + fsync + close as one thread-pool job.
@@ -110,13 +112,26 @@ export function fsyncDir(dirPath: string): Promise<void> {
  */
 export async function writeFileDurable(filePath: string, bytes: Uint8Array): Promise<void> {
   if (nativeWriteFileDurable !== undefined) return nativeWriteFileDurable(filePath, bytes);
-  const fd = await openFd(filePath, 'wx');
+  return writeFdDurable(await openFd(filePath, 'wx'), bytes, false);
+}
+
+/**
+ * Overwrite an existing file (ENOENT if there is none) with exactly `bytes` — written from offset 0, cut to
+ * length — and fdatasync it: a file reused without allocating an inode (engine/meta-recycler.ts).
+ */
+export async function rewriteFileDurable(filePath: string, bytes: Uint8Array): Promise<void> {
+  if (nativeRewriteFileDurable !== undefined) return nativeRewriteFileDurable(filePath, bytes);
+  return writeFdDurable(await openFd(filePath, fsConstants.O_WRONLY), bytes, true);
+}
+
+async function writeFdDurable(fd: number, bytes: Uint8Array, truncate: boolean): Promise<void> {
   try {
     let offsetBytes = 0;
     while (offsetBytes < bytes.length) {
-      const { bytesWritten } = await writeFd(fd, bytes, offsetBytes, bytes.length - offsetBytes);
+      const { bytesWritten } = await writeFd(fd, bytes, offsetBytes, bytes.length - offsetBytes, offsetBytes);
       offsetBytes += bytesWritten;
     }
+    if (truncate) await ftruncateFd(fd, bytes.length);
     await fdatasyncFd(fd);
   } finally {
     await closeFd(fd);
@@ -267,6 +282,8 @@ function parseFormat(drivePath: string, text: string): DriveFormat {
 export class Drive {
   readonly paths: DrivePaths;
   readonly format: DriveFormat;
+  /** deleted objects' coffer.meta files, kept in tmp/ for the next commits to rewrite (engine/meta-recycler.ts) */
+  readonly metaRecycler = new MetaFileRecycler();
   /** removal of the previous run's tmp dir, running in the background after open */
   #backgroundCleanup: Promise<void>;
 

@@ -30,6 +30,11 @@ export interface NativeFs {
    * close. `bytes` is read during the job: do not change it before the Promise settles.
    */
   writeFileDurable(filePath: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * open(O_WRONLY) an existing file — ENOENT if there is none —, write all of `bytes` from offset 0,
+   * ftruncate to bytes.length, fdatasync, close (engine/meta-recycler.ts). Same rule for `bytes`.
+   */
+  rewriteFileDurable(filePath: string, bytes: Uint8Array): Promise<void>;
   /** open (O_DIRECTORY when `directory`: ENOTDIR on anything else), fsync, close. */
   fsyncPath(filePath: string, directory: boolean): Promise<void>;
 }
@@ -47,8 +52,8 @@ function load(): { fs: NativeFs | undefined; status: string } {
     return { fs: undefined, status: `node:fs (${why})` };
   }
   const fs = loaded as Partial<NativeFs>;
-  if (typeof fs.readFileHead !== 'function' || typeof fs.writeFileDurable !== 'function' || typeof fs.fsyncPath !== 'function') {
-    return { fs: undefined, status: 'node:fs (addon has no readFileHead/writeFileDurable/fsyncPath)' };
+  if (typeof fs.readFileHead !== 'function' || typeof fs.writeFileDurable !== 'function' || typeof fs.rewriteFileDurable !== 'function' || typeof fs.fsyncPath !== 'function') {
+    return { fs: undefined, status: 'node:fs (addon lacks readFileHead/writeFileDurable/rewriteFileDurable/fsyncPath: rebuild it)' };
   }
   return { fs: fs as NativeFs, status: 'native (one pool job per read/write)' };
 }
@@ -62,4 +67,5 @@ export const nativeFsStatus: string = loaded.status;
 /** The addon's functions one by one (undefined without the addon); they need no `this`. */
 export const nativeReadFileHead: NativeFs['readFileHead'] | undefined = loaded.fs?.readFileHead;
 export const nativeWriteFileDurable: NativeFs['writeFileDurable'] | undefined = loaded.fs?.writeFileDurable;
+export const nativeRewriteFileDurable: NativeFs['rewriteFileDurable'] | undefined = loaded.fs?.rewriteFileDurable;
 export const nativeFsyncPath: NativeFs['fsyncPath'] | undefined = loaded.fs?.fsyncPath;

@@ -9,7 +9,8 @@ import fsCallbacks from 'node:fs';
 import fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { fsyncDir, isErrnoCode, mkdirsDurable, removeEmptyDirsUpTo, writeFileDurable } from './drive.ts';
+import { fsyncDir, isErrnoCode, mkdirsDurable, removeEmptyDirsUpTo, rewriteFileDurable, writeFileDurable } from './drive.ts';
+import { beginMetaRead, endMetaRead } from './meta-recycler.ts';
 import type { Drive } from './drive.ts';
 import { nativeReadFileHead } from './native-fs.ts';
 import type { FileHead } from './native-fs.ts';
@@ -64,8 +65,15 @@ function withPath(error: unknown, filePath: string): unknown {
  */
 export async function readObjectMeta(objectDir: string, withInline: boolean): Promise<ObjectMetaFile | undefined> {
   const metaPath = path.join(objectDir, objectMetaFileName);
-  if (nativeReadFileHead !== undefined) return readObjectMetaNative(nativeReadFileHead, metaPath, withInline);
-  return readObjectMetaFd(metaPath, withInline);
+  // From before the open until after the last read: a coffer.meta deleted meanwhile is not rewritten for
+  // another object while this read may still hold it open (engine/meta-recycler.ts).
+  const ticket = beginMetaRead();
+  try {
+    if (nativeReadFileHead !== undefined) return await readObjectMetaNative(nativeReadFileHead, metaPath, withInline);
+    return await readObjectMetaFd(metaPath, withInline);
+  } finally {
+    endMetaRead(ticket);
+  }
 }
 
 /** readObjectMeta through node:fs (without the native addon). */
@@ -184,77 +192,102 @@ export interface CommitInput {
 }
 
 /**
+ * Write a new coffer.meta durably outside the namespace and return where: into a deleted object's retired
+ * coffer.meta when one is free (no inode allocated), else a new file at `freshPath`.
+ */
+async function stageObjectMeta(drive: Drive, freshPath: string, bytes: Uint8Array): Promise<string> {
+  const recycled = drive.metaRecycler.take();
+  if (recycled !== undefined) {
+    try {
+      await rewriteFileDurable(recycled, bytes);
+      return recycled;
+    } catch {
+      // Failing or gone: left to the startup wipe of tmp/; a new file reports any lasting error.
+    }
+  }
+  await writeFileDurable(freshPath, bytes);
+  return freshPath;
+}
+
+/**
  * Make `input.version` the object's current version. Returns paths (moved into tmp/) that the caller
  * removes after releasing its locks: the replaced data dirs.
  */
 export async function commitObject(drive: Drive, input: CommitInput): Promise<string[]> {
   const { objectDir, version, stagingDir } = input;
-  const stagedMetaPath = input.stagedMetaPath ?? path.join(stagingDir, objectMetaFileName);
-  await writeFileDurable(stagedMetaPath, encodeObjectMeta({ versions: [version], inlineData: input.inlineData }));
-  const newDataDirName = version.dataDir === undefined ? undefined : dataDirName(version.dataDir);
-  if (newDataDirName !== undefined) await fsyncDir(path.join(stagingDir, newDataDirName)); // its part.N entries
-  // The version being replaced names its data dir; without a readable one, sweep the object dir instead.
-  // A directory this commit had to create holds nothing: no previous version to read, nothing to sweep
-  // (for a new key that saves an open that fails with ENOENT and a readdir: ~15% of a small PUT's CPU).
-  let createdObjectDir = false;
-  let dirReady = false;
+  const freshMetaPath = input.stagedMetaPath ?? path.join(stagingDir, objectMetaFileName);
+  const stagedMetaPath = await stageObjectMeta(drive, freshMetaPath, encodeObjectMeta({ versions: [version], inlineData: input.inlineData }));
+  let published = false;
   try {
-    createdObjectDir = await mkdirsDurable(objectDir, input.bucketDir);
-    dirReady = true;
-  } catch (error) {
-    if (!isErrnoCode(error, 'ENOENT')) throw error; // raced with a delete of an empty parent: the loop retries
-  }
-  let previous: ObjectMetaFile | undefined;
-  if (!createdObjectDir) {
+    const newDataDirName = version.dataDir === undefined ? undefined : dataDirName(version.dataDir);
+    if (newDataDirName !== undefined) await fsyncDir(path.join(stagingDir, newDataDirName)); // its part.N entries
+    // The version being replaced names its data dir; without a readable one, sweep the object dir instead.
+    // A directory this commit had to create holds nothing: no previous version to read, nothing to sweep
+    // (for a new key that saves an open that fails with ENOENT and a readdir: ~15% of a small PUT's CPU).
+    let createdObjectDir = false;
+    let dirReady = false;
     try {
-      previous = await readObjectMeta(objectDir, false);
-    } catch {
-      previous = undefined;
-    }
-  }
-
-  let dataDirMoved = newDataDirName === undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (!dirReady) {
-        createdObjectDir = (await mkdirsDurable(objectDir, input.bucketDir)) || createdObjectDir;
-        dirReady = true;
-      }
-      if (!dataDirMoved) {
-        await fs.rename(path.join(stagingDir, newDataDirName!), path.join(objectDir, newDataDirName!));
-        dataDirMoved = true;
-        // The data dir's entry must be durable before the metadata that points at it.
-        await fsyncDir(objectDir);
-      }
-      await fs.rename(stagedMetaPath, path.join(objectDir, objectMetaFileName)); // the commit point
-      break;
+      createdObjectDir = await mkdirsDurable(objectDir, input.bucketDir);
+      dirReady = true;
     } catch (error) {
-      // ENOENT: a concurrent delete removed a directory on our path while it was empty; build it again.
-      if (!isErrnoCode(error, 'ENOENT') || attempt >= maxCommitAttempts) throw error;
-      dirReady = false;
+      if (!isErrnoCode(error, 'ENOENT')) throw error; // raced with a delete of an empty parent: the loop retries
     }
-  }
-  await fsyncDir(objectDir);
+    let previous: ObjectMetaFile | undefined;
+    if (!createdObjectDir) {
+      try {
+        previous = await readObjectMeta(objectDir, false);
+      } catch {
+        previous = undefined;
+      }
+    }
 
-  const garbage: string[] = [];
-  const retire = async (name: string): Promise<void> => {
-    const trashPath = await drive.moveToTrash(path.join(objectDir, name));
-    if (trashPath !== undefined) garbage.push(trashPath);
-  };
-  const previousVersion = previous?.versions[0];
-  if (previousVersion !== undefined) {
-    if (previousVersion.dataDir !== undefined && dataDirName(previousVersion.dataDir) !== newDataDirName) {
-      await retire(dataDirName(previousVersion.dataDir));
+    let dataDirMoved = newDataDirName === undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!dirReady) {
+          createdObjectDir = (await mkdirsDurable(objectDir, input.bucketDir)) || createdObjectDir;
+          dirReady = true;
+        }
+        if (!dataDirMoved) {
+          await fs.rename(path.join(stagingDir, newDataDirName!), path.join(objectDir, newDataDirName!));
+          dataDirMoved = true;
+          // The data dir's entry must be durable before the metadata that points at it.
+          await fsyncDir(objectDir);
+        }
+        await fs.rename(stagedMetaPath, path.join(objectDir, objectMetaFileName)); // the commit point
+        published = true;
+        break;
+      } catch (error) {
+        // ENOENT: a concurrent delete removed a directory on our path while it was empty; build it again.
+        if (!isErrnoCode(error, 'ENOENT') || attempt >= maxCommitAttempts) throw error;
+        dirReady = false;
+      }
     }
-  } else if (!createdObjectDir) {
-    // No (readable) previous version: any data dir here other than ours is an orphan, e.g. of a commit that
-    // crashed between its two renames. (With a previous version, or in a dir we just created, this readdir
-    // is skipped: an object dir can also be a prefix with many children.)
-    for (const name of await fs.readdir(objectDir)) {
-      if (name !== newDataDirName && dataDirNamePattern.test(name)) await retire(name);
+    await fsyncDir(objectDir);
+
+    const garbage: string[] = [];
+    const retire = async (name: string): Promise<void> => {
+      const trashPath = await drive.moveToTrash(path.join(objectDir, name));
+      if (trashPath !== undefined) garbage.push(trashPath);
+    };
+    const previousVersion = previous?.versions[0];
+    if (previousVersion !== undefined) {
+      if (previousVersion.dataDir !== undefined && dataDirName(previousVersion.dataDir) !== newDataDirName) {
+        await retire(dataDirName(previousVersion.dataDir));
+      }
+    } else if (!createdObjectDir) {
+      // No (readable) previous version: any data dir here other than ours is an orphan, e.g. of a commit that
+      // crashed between its two renames. (With a previous version, or in a dir we just created, this readdir
+      // is skipped: an object dir can also be a prefix with many children.)
+      for (const name of await fs.readdir(objectDir)) {
+        if (name !== newDataDirName && dataDirNamePattern.test(name)) await retire(name);
+      }
     }
+    return garbage;
+  } finally {
+    // The caller cleans up freshMetaPath after a failure; a recycled file that never got into place goes back.
+    if (!published && stagedMetaPath !== freshMetaPath) drive.metaRecycler.retire(stagedMetaPath);
   }
-  return garbage;
 }
 
 /**
@@ -264,11 +297,11 @@ export async function commitObject(drive: Drive, input: CommitInput): Promise<st
 export async function deleteObjectFiles(drive: Drive, bucketDir: string, objectDir: string): Promise<string[]> {
   const garbage: string[] = [];
   const trashedMeta = await drive.moveToTrash(path.join(objectDir, objectMetaFileName)); // the commit point
-  if (trashedMeta !== undefined) garbage.push(trashedMeta);
   let names: string[];
   try {
     names = await fs.readdir(objectDir);
   } catch (error) {
+    if (trashedMeta !== undefined) garbage.push(trashedMeta);
     if (isErrnoCode(error, 'ENOENT') || isErrnoCode(error, 'ENOTDIR')) return garbage;
     throw error;
   }
@@ -277,7 +310,12 @@ export async function deleteObjectFiles(drive: Drive, bucketDir: string, objectD
     const trashPath = await drive.moveToTrash(path.join(objectDir, name));
     if (trashPath !== undefined) garbage.push(trashPath);
   }
-  if (trashedMeta !== undefined) await fsyncDir(objectDir);
+  if (trashedMeta !== undefined) {
+    await fsyncDir(objectDir);
+    // Reusable only now: were its old name still on disk, a crash could leave this key naming the object
+    // the file is rewritten for next.
+    if (!drive.metaRecycler.retire(trashedMeta)) garbage.push(trashedMeta);
+  }
   await removeEmptyDirsUpTo(objectDir, bucketDir);
   return garbage;
 }

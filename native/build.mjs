@@ -127,7 +127,7 @@ async function expectFsError(promise, code, syscall, filePath) {
   throw new Error(`expected ${code} from ${syscall}, but it succeeded`);
 }
 
-/** The addon must load and write, fsync and read back a file exactly as node:fs sees it, with fs-style errors. */
+/** The addon must load and write, rewrite, fsync and read back a file exactly as node:fs sees it, with fs-style errors. */
 async function selfTestFs(addonPath) {
   const addon = createRequire(import.meta.url)(addonPath);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'coffer-fs-selftest-'));
@@ -145,6 +145,9 @@ async function selfTestFs(addonPath) {
     await expectFsError(addon.writeFileDurable(file, bytes.subarray(0, 1)), 'EEXIST', 'open', file);
     await expectFsError(addon.readFileHead(path.join(dir, 'missing'), 10), 'ENOENT', 'open', path.join(dir, 'missing'));
     if (!readFileSync(file).equals(bytes)) throw new Error('a refused writeFileDurable changed the file');
+    await addon.rewriteFileDurable(file, bytes.subarray(100, 300));
+    if (!readFileSync(file).equals(bytes.subarray(100, 300))) throw new Error('rewriteFileDurable left other bytes');
+    await expectFsError(addon.rewriteFileDurable(path.join(dir, 'missing'), bytes), 'ENOENT', 'open', path.join(dir, 'missing'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

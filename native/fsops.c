@@ -11,13 +11,17 @@
 //   writeFileDurable(path, bytes) → Promise<void>
 //       open(O_WRONLY|O_CREAT|O_EXCL, 0666), write all of bytes, fdatasync, close. The caller's memory is
 //       written from directly: keep it unchanged until the Promise settles (as with fs.write).
+//   rewriteFileDurable(path, bytes) → Promise<void>
+//       open(O_WRONLY) an existing file (ENOENT if there is none), write all of bytes from offset 0,
+//       ftruncate to bytes.length, fdatasync, close: a file reused in place, without allocating an inode
+//       (engine/meta-recycler.ts). Same rule for the caller's memory as writeFileDurable.
 //   fsyncPath(path, directory) → Promise<void>
 //       open(O_RDONLY, plus O_DIRECTORY when directory is true), fsync, close.
 //
 // Every fd is opened O_CLOEXEC (as libuv does). open, read, write, fsync and fdatasync are retried on EINTR.
 // Failures reject with an Error shaped like Node's fs errors, so code that checks `.code` works unchanged:
 // message "ENOENT: no such file or directory, open '/the/path'", errno (negative, libuv's numbering), code
-// (libuv's name), syscall ('open' | 'fstat' | 'read' | 'write' | 'fdatasync' | 'fsync' | 'close') and
+// (libuv's name), syscall ('open' | 'fstat' | 'read' | 'write' | 'ftruncate' | 'fdatasync' | 'fsync' | 'close') and
 // path — on every error, the fd steps included (node:fs leaves path off those). The first failing step is
 // reported; the fd is always closed, and a close failure is reported only when every step before it
 // succeeded (so a failed close after a good fdatasync still rejects). Like libuv, close's EINTR and
@@ -60,7 +64,7 @@
 // ones hand the malloc'ed memory over as an external Buffer, without the copy.
 #define COPY_RESULT_MAX_BYTES (64 * 1024)
 
-typedef enum { OP_READ_HEAD, OP_WRITE_DURABLE, OP_FSYNC_PATH } fs_op;
+typedef enum { OP_READ_HEAD, OP_WRITE_DURABLE, OP_REWRITE_DURABLE, OP_FSYNC_PATH } fs_op;
 
 typedef struct {
   napi_async_work work;
@@ -71,7 +75,7 @@ typedef struct {
   uint8_t *data;       // malloc'ed; handed to the result Buffer or freed in complete
   size_t data_bytes;   // bytes read into data
   int64_t size_bytes;  // st_size
-  // writeFileDurable
+  // writeFileDurable, rewriteFileDurable
   const uint8_t *src;
   size_t src_bytes;
   napi_ref src_ref; // keeps the caller's Uint8Array (and so its memory) alive during the job
@@ -152,8 +156,9 @@ static void read_head(fs_job *job) {
   close_fd(job, fd);
 }
 
-static void write_durable(fs_job *job) {
-  int fd = open_retry(job->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+// writeFileDurable: a new file. rewriteFileDurable: an existing one, overwritten and cut to length.
+static void write_durable(fs_job *job, bool rewrite) {
+  int fd = rewrite ? open_retry(job->path, O_WRONLY | O_CLOEXEC, 0) : open_retry(job->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) {
     fail(job, errno, "open");
     return;
@@ -168,6 +173,13 @@ static void write_durable(fs_job *job) {
     } else {
       done += (size_t)wrote;
     }
+  }
+  if (rewrite && job->error == 0) {
+    int result;
+    do {
+      result = ftruncate(fd, (off_t)job->src_bytes);
+    } while (result != 0 && errno == EINTR);
+    if (result != 0) fail(job, errno, "ftruncate");
   }
   if (job->error == 0 && sync_fd(fd, true) != 0) fail(job, errno, "fdatasync");
   close_fd(job, fd);
@@ -188,7 +200,8 @@ static void job_execute(napi_env env, void *data) {
   fs_job *job = data;
   switch (job->op) {
     case OP_READ_HEAD: read_head(job); break;
-    case OP_WRITE_DURABLE: write_durable(job); break;
+    case OP_WRITE_DURABLE: write_durable(job, false); break;
+    case OP_REWRITE_DURABLE: write_durable(job, true); break;
     case OP_FSYNC_PATH: fsync_path(job); break;
   }
 }
@@ -387,7 +400,7 @@ static napi_value js_read_file_head(napi_env env, napi_callback_info info) {
   return queue_job(env, job, "coffer_fs.readFileHead");
 }
 
-static napi_value js_write_file_durable(napi_env env, napi_callback_info info) {
+static napi_value queue_write(napi_env env, napi_callback_info info, fs_op op, const char *name) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv, "expected (path, bytes)")) return NULL;
   bool is_typed_array = false;
@@ -404,7 +417,7 @@ static napi_value js_write_file_durable(napi_env env, napi_callback_info info) {
     throw_error(env, TYPE_ERROR, "ERR_INVALID_ARG_TYPE", "bytes has no backing memory");
     return NULL;
   }
-  fs_job *job = new_job(env, argv[0], OP_WRITE_DURABLE);
+  fs_job *job = new_job(env, argv[0], op);
   if (job == NULL) return NULL;
   job->src = data;
   job->src_bytes = length;
@@ -412,7 +425,15 @@ static napi_value js_write_file_durable(napi_env env, napi_callback_info info) {
     free_job(env, job);
     return NULL;
   }
-  return queue_job(env, job, "coffer_fs.writeFileDurable");
+  return queue_job(env, job, name);
+}
+
+static napi_value js_write_file_durable(napi_env env, napi_callback_info info) {
+  return queue_write(env, info, OP_WRITE_DURABLE, "coffer_fs.writeFileDurable");
+}
+
+static napi_value js_rewrite_file_durable(napi_env env, napi_callback_info info) {
+  return queue_write(env, info, OP_REWRITE_DURABLE, "coffer_fs.rewriteFileDurable");
 }
 
 static napi_value js_fsync_path(napi_env env, napi_callback_info info) {
@@ -441,6 +462,7 @@ static bool export_function(napi_env env, napi_value exports, const char *name, 
 NAPI_MODULE_INIT() {
   if (!export_function(env, exports, "readFileHead", js_read_file_head) ||
       !export_function(env, exports, "writeFileDurable", js_write_file_durable) ||
+      !export_function(env, exports, "rewriteFileDurable", js_rewrite_file_durable) ||
       !export_function(env, exports, "fsyncPath", js_fsync_path)) {
     return NULL;
   }

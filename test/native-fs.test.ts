@@ -1,6 +1,7 @@
-// The native metadata I/O addon (native/fsops.c via engine/native-fs.ts): readFileHead, writeFileDurable and
-// fsyncPath against node:fs — bytes, sizes, node:fs-shaped errors, odd memory, concurrency, worker threads,
-// argument checks — and readObjectMeta / writeFileDurable / fsyncDir giving the same answers and errors
+// The native metadata I/O addon (native/fsops.c via engine/native-fs.ts): readFileHead, writeFileDurable,
+// rewriteFileDurable and fsyncPath against node:fs — bytes, sizes, node:fs-shaped errors, odd memory,
+// concurrency, worker threads, argument checks — and readObjectMeta / writeFileDurable / rewriteFileDurable /
+// fsyncDir giving the same answers and errors
 // with the addon and without it (COFFER_NATIVE_FS=off in a child process).
 
 import assert from 'node:assert/strict';
@@ -66,7 +67,7 @@ async function rejectsLikeFs(promise: Promise<unknown>, code: keyof typeof errno
 test('the addon is built and loads', () => {
   assert.ok(nativeFs !== undefined || disabledByEnv, `native metadata I/O is not in use: ${nativeFsStatus}; ${buildHint}`);
   const loaded = addon();
-  for (const name of ['readFileHead', 'writeFileDurable', 'fsyncPath'] as const) {
+  for (const name of ['readFileHead', 'writeFileDurable', 'rewriteFileDurable', 'fsyncPath'] as const) {
     assert.equal(typeof loaded[name], 'function', `${name} is exported`);
   }
   if (disabledByEnv) {
@@ -187,6 +188,31 @@ test('writeFileDurable: 200 concurrent calls', async () => {
   assert.ok(collisions.every((outcome) => outcome.status === 'rejected' && (outcome.reason as NodeJS.ErrnoException).code === 'EEXIST'), 'every collision is EEXIST');
 });
 
+test('rewriteFileDurable: longer, shorter and empty content in place (same inode); ENOENT; EISDIR', async () => {
+  const { rewriteFileDurable, readFileHead } = addon();
+  const file = fresh('rewrite');
+  await fs.writeFile(file, randomBytes(10_000));
+  const inode = (await fs.stat(file)).ino;
+  for (const sizeBytes of [20_000, 4096, 1, 0, 70_000, 300]) {
+    const bytes = randomBytes(sizeBytes);
+    assert.equal(await rewriteFileDurable(file, bytes), undefined);
+    const stat = await fs.stat(file);
+    assert.equal(stat.size, sizeBytes, `cut to ${sizeBytes} bytes`);
+    assert.equal(stat.ino, inode, 'the same file, not a new one');
+    assert.ok((await fs.readFile(file)).equals(bytes), `exactly the ${sizeBytes} new bytes`);
+    assert.ok((await readFileHead(file, 1 << 20)).bytes.equals(bytes), 'readFileHead agrees');
+  }
+  const missing = path.join(root, 'no-such-dir', 'rewrite');
+  await rejectsLikeFs(rewriteFileDurable(missing, Buffer.from('x')), 'ENOENT', 'open', missing);
+  const notCreated = fresh('not-created');
+  await rejectsLikeFs(rewriteFileDurable(notCreated, Buffer.from('x')), 'ENOENT', 'open', notCreated);
+  await assert.rejects(fs.stat(notCreated), { code: 'ENOENT' }, 'a rewrite never creates a file');
+  const dir = fresh('rewrite-dir');
+  await fs.mkdir(dir);
+  await rejectsLikeFs(rewriteFileDurable(dir, Buffer.from('x')), 'EISDIR', 'open', dir);
+  assert.throws(() => rewriteFileDurable(file, 'text' as unknown as Uint8Array), TypeError);
+});
+
 test('fsyncPath: a directory and a file; ENOENT; ENOTDIR for a file as a directory', async () => {
   const { fsyncPath } = addon();
   const dir = fresh('sync-dir');
@@ -290,7 +316,7 @@ const probeSource = (engineDir: string): string => `
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readObjectMeta } from ${JSON.stringify(pathToFileURL(path.join(engineDir, 'objects.ts')).href)};
-import { fsyncDir, writeFileDurable } from ${JSON.stringify(pathToFileURL(path.join(engineDir, 'drive.ts')).href)};
+import { fsyncDir, rewriteFileDurable, writeFileDurable } from ${JSON.stringify(pathToFileURL(path.join(engineDir, 'drive.ts')).href)};
 import { nativeFsStatus } from ${JSON.stringify(pathToFileURL(path.join(engineDir, 'native-fs.ts')).href)};
 
 function describe(error) {
@@ -333,6 +359,17 @@ export async function probe(casesDir, scratchDir) {
     await writeFileDurable(path.join(scratchDir, 'empty'), Buffer.alloc(0));
     return (await fs.stat(path.join(scratchDir, 'empty'))).size;
   });
+  results.rewriteShorter = await outcome(async () => {
+    const inode = (await fs.stat(file)).ino;
+    await rewriteFileDurable(file, Buffer.from('fir'));
+    return [(await fs.readFile(file)).toString(), (await fs.stat(file)).ino === inode];
+  });
+  results.rewriteLonger = await outcome(async () => {
+    await rewriteFileDurable(file, Buffer.from('a longer text'));
+    return (await fs.readFile(file)).toString();
+  });
+  results.rewriteMissing = await outcome(() => rewriteFileDurable(path.join(scratchDir, 'not-there'), Buffer.from('x')));
+  results.rewriteDirectory = await outcome(() => rewriteFileDurable(scratchDir, Buffer.from('x')));
   results.fsyncDir = await outcome(() => fsyncDir(scratchDir));
   results.fsyncDirsConcurrently = await outcome(async () => (await Promise.all(Array.from({ length: 10 }, () => fsyncDir(scratchDir)))).length);
   results.fsyncDirMissing = await outcome(() => fsyncDir(path.join(scratchDir, 'missing')));
@@ -435,6 +472,10 @@ test('readObjectMeta, writeFileDurable and fsyncDir: the same answers and errors
   assert.match(JSON.stringify(withAddon['big-truncated-in-body']), /truncated file/);
   assert.deepEqual(withAddon['writeExisting'], { error: { code: 'EEXIST', syscall: 'open' } });
   assert.deepEqual(withAddon['fsyncDirOnFile'], { error: { code: 'ENOTDIR', syscall: 'open' } });
+  assert.deepEqual(withAddon['rewriteShorter'], { value: ['fir', true] }, 'rewritten in place and cut');
+  assert.deepEqual(withAddon['rewriteLonger'], { value: 'a longer text' });
+  assert.deepEqual(withAddon['rewriteMissing'], { error: { code: 'ENOENT', syscall: 'open' } });
+  assert.deepEqual(withAddon['rewriteDirectory'], { error: { code: 'EISDIR', syscall: 'open' } });
   const scrub = (results: Record<string, unknown>): string => JSON.stringify({ ...results, status: undefined }).replaceAll('parity-scratch-here', 'parity-scratch-child');
   for (const key of Object.keys(withoutAddon)) {
     if (key === 'status') continue;
