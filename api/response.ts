@@ -107,14 +107,16 @@ export class ResponseWriter {
       await iterator.return?.();
       return;
     }
-    this.res.cork(() => this.writeHead(status, headers));
+    // The status line and headers go out with the first chunk, in one write (a small GET is one segment).
+    let head: readonly [number, HeaderList] | undefined = [status, headers];
     let offsetBytes = 0;
     try {
       while (!next.done) {
         const chunk = next.value;
         if (!this.isOpen) break;
         if (offsetBytes + chunk.byteLength > totalBytes) throw new Error('stream source produced more bytes than announced');
-        await this.writeChunk(chunk, totalBytes);
+        await this.writeChunk(chunk, totalBytes, head);
+        head = undefined;
         offsetBytes += chunk.byteLength;
         next = await iterator.next();
       }
@@ -167,12 +169,15 @@ export class ResponseWriter {
     this.res.close();
   }
 
-  private writeChunk(chunk: Buffer, totalBytes: number): Promise<void> {
+  /** Write one chunk of a streamed body (after the status line and headers, when `head` is given). */
+  private writeChunk(chunk: Buffer, totalBytes: number, head?: readonly [number, HeaderList]): Promise<void> {
     return new Promise<void>((resolve) => {
-      const startOffset = this.res.getWriteOffset();
+      let startOffset = 0;
       let ok = false;
       let done = false;
       this.res.cork(() => {
+        if (head !== undefined) this.writeHead(head[0], head[1]);
+        startOffset = this.res.getWriteOffset();
         [ok, done] = this.res.tryEnd(chunk, totalBytes);
       });
       this.bytesSent += chunk.byteLength;

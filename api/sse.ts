@@ -304,7 +304,6 @@ export async function openEnvelope(
 ): Promise<Buffer> {
   const type = sseTypeOf(record);
   if (record[recordKeys.sealAlgorithm] !== sealAlgorithm) throw new S3Error('InternalError', 'The object was sealed with an unsupported algorithm.');
-  const iv = recordBytes(record, recordKeys.iv, 32);
   let externalKey: Buffer;
   let sealedKey: Buffer;
   if (type === 'SSE-C') {
@@ -331,11 +330,11 @@ export async function openEnvelope(
       kmsFailure(error, keyId);
     }
     sealedKey = recordBytes(record, sealedKeyFieldOf(type), 64);
-    const objectKey = unsealOrThrow(sealedKey, iv, externalKey, type, bucket, object);
+    const objectKey = unsealOrThrow(sealedKey, recordBytes(record, recordKeys.iv, 32), externalKey, type, bucket, object);
     if (cacheId !== undefined) settings.objectKeys!.set(cacheId, objectKey);
     return objectKey;
   }
-  return unsealOrThrow(sealedKey, iv, externalKey, type, bucket, object);
+  return unsealOrThrow(sealedKey, recordBytes(record, recordKeys.iv, 32), externalKey, type, bucket, object);
 }
 
 function unsealOrThrow(sealedKey: Buffer, iv: Buffer, externalKey: Buffer, type: SseType, bucket: string, object: string): Buffer {

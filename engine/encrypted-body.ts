@@ -126,6 +126,8 @@ export type CiphertextSource = (partIndex: number, start: number, endExclusive: 
  * readBlocks), or undefined where the stored bytes cannot be read that way (inline data, erasure decoding).
  */
 export type CiphertextBlockSource = (partIndex: number, start: number, endExclusive: number, blockBytes: number) => AsyncIterable<LoanedBlock> | undefined;
+/** A part's whole stored stream when it is already in memory (inline data), else undefined. */
+export type CiphertextInMemory = (partIndex: number) => Buffer | undefined;
 
 /**
  * Plaintext bytes [start, endInclusive] of an encrypted object whose parts have the given plaintext sizes:
@@ -140,15 +142,20 @@ export async function* decryptRange(
   source: CiphertextSource,
   pool: BlockCipherPool,
   blockSource?: CiphertextBlockSource,
+  inMemory?: CiphertextInMemory,
 ): AsyncGenerator<Buffer> {
   for (const span of planEncryptedRange(partPlainSizes, start, endInclusive)) {
     const key = keyForPart(partNumbers[span.partIndex]!);
     let skipBytes = span.skipBytes;
     let takeBytes = span.takeBytes;
     if (span.encryptedEndExclusive - span.encryptedStart <= darePackageBytesMax) {
-      // One package (every small object): open it here, without the block pipeline and its generators.
-      const ciphertext = source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive);
-      const opened = openPackages(key, await readWhole(ciphertext), span.firstSequence);
+      // One package (every small object): open it here, without the block pipeline and its generators, and
+      // straight from inline data (openPackages only reads its input) without a copy.
+      const stored = inMemory?.(span.partIndex);
+      const ciphertext = stored !== undefined && stored.length >= span.encryptedEndExclusive
+        ? stored.subarray(span.encryptedStart, span.encryptedEndExclusive)
+        : await readWhole(source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive));
+      const opened = openPackages(key, ciphertext, span.firstSequence);
       if (span.finalIncluded && !opened.final) throw new DareError('unexpected EOF');
       const piece = opened.plaintext.subarray(skipBytes, skipBytes + takeBytes);
       if (piece.length !== takeBytes) throw new StorageError('InternalError', 'encrypted part ended before the requested range');

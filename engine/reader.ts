@@ -27,6 +27,8 @@ export interface StoredBytes {
   read(partIndex: number, partNumber: number, from: number, to: number): AsyncIterable<Buffer>;
   /** the same bytes as whole blocks lent until released (file-reader.ts readBlocks), where supported */
   readBlocks?(partIndex: number, partNumber: number, from: number, to: number, blockBytes: number): AsyncIterable<LoanedBlock> | undefined;
+  /** the whole stored stream of a part when it is in memory already (inline data), where supported */
+  inMemory?(partIndex: number): Buffer | undefined;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export class StoredObjectReader implements ObjectReader {
         (partIndex, from, to) => this.#bytes.read(partIndex, this.#extents[partIndex]!.partNumber, from, to),
         this.#cipherPool,
         (partIndex, from, to, blockBytes) => this.#bytes.readBlocks?.(partIndex, this.#extents[partIndex]!.partNumber, from, to, blockBytes),
+        (partIndex) => this.#bytes.inMemory?.(partIndex),
       );
     }
     return this.#readParts(start, endInclusive);
@@ -115,6 +118,10 @@ export class DriveStoredBytes implements StoredBytes {
 
   read(_partIndex: number, partNumber: number, from: number, to: number): AsyncIterable<Buffer> {
     return this.#inlineData !== undefined ? this.#readInline(from, to) : this.#readFile(partNumber, from, to);
+  }
+
+  inMemory(): Buffer | undefined {
+    return this.#inlineData; // an inline version has one part
   }
 
   readBlocks(_partIndex: number, partNumber: number, from: number, to: number, blockBytes: number): AsyncIterable<LoanedBlock> | undefined {
