@@ -1,7 +1,7 @@
 // A request as the S3 layer sees it, captured synchronously from uWS's stack-allocated HttpRequest
 // (which is invalid after the handler's first await), with the bucket and key resolved from either
 // path-style (`/bucket/key`) or virtual-host-style (`bucket.domain/key`) addressing.
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from '../workers/random-pool.ts';
 import type { HttpRequest } from '@trufflesuite/uws-js-unofficial';
 import { S3Error } from './errors.ts';
 
@@ -30,7 +30,7 @@ export interface S3Request {
 }
 
 export function newRequestId(): string {
-  return randomBytes(8).toString('hex').toUpperCase();
+  return secureRandomBytes(8).toString('hex').toUpperCase();
 }
 
 /** Form-style decoding as S3 (and Go's url.ParseQuery) applies it: '+' is a space. */

@@ -1,10 +1,11 @@
 // Encryption at rest on the write and read paths: a plaintext body becomes DARE 2.0 ciphertext (after the
 // ETag MD5 and the size were taken over the plaintext), and a stored ciphertext range becomes plaintext,
 // reading only the packages the range needs (docs/encryption.md).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackages, randomDareNonce, sealPackages } from '../workers/dare.ts';
 import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled, type BlockBuffers } from '../workers/encrypt-stream.ts';
 import { alignedBlockBuffers } from './aligned-buffers.ts';
+import { secureRandomBytes } from '../workers/random-pool.ts';
 import type { LoanedBlock } from './file-reader.ts';
 import { blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
@@ -104,7 +105,7 @@ async function* sealSmallBody(body: AsyncIterable<Uint8Array>, encryption: DataE
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */
 export function encryptedObjectEtag(encryption: DataEncryption, md5Hex: string): string {
-  if (encryption.randomEtag) return randomBytes(16).toString('hex');
+  if (encryption.randomEtag) return secureRandomBytes(16).toString('hex');
   if (md5Hex === '') throw new StorageError('InternalError', 'the plaintext MD5 of an object with an MD5 ETag was not computed');
   return md5Hex;
 }

@@ -13,8 +13,9 @@
 // always, node:crypto: one createCipheriv per 64 KiB package (about 3 GB/s per core; perf-primitives.md §1),
 // whose update() output is then copied into place. Both produce the same bytes.
 
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 import { nativeGcm, type NativeGcm } from './native-gcm.ts';
+import { secureRandomBytes } from './random-pool.ts';
 
 export const darePayloadBytesMax = 65536;
 export const dareHeaderBytes = 16;
@@ -401,7 +402,7 @@ export function openPackagesInto(
 
 /** A random stream nonce (flag bit cleared, as it appears in non-final headers). */
 export function randomDareNonce(): Buffer {
-  const nonce = randomBytes(dareNonceBytes);
+  const nonce = secureRandomBytes(dareNonceBytes);
   nonce[0]! &= ~finalFlag;
   return nonce;
 }

@@ -5,7 +5,8 @@
 //   external key (SSE-C client key, or KMS data key) ─ KEK (per object, derived) ─ seals ─ object key (OEK)
 //   OEK ─ part keys (multipart data), ETag key (sealed ETags)
 
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { secureRandomBytes } from '../../workers/random-pool.ts';
 import { DareError, dareKeyBytes, dareNonceBytes, openPackages, randomDareNonce, sealPackages } from '../../workers/dare.ts';
 
 export type SseDomain = 'SSE-S3' | 'SSE-KMS' | 'SSE-C';
@@ -102,7 +103,7 @@ export function cleanObjectPath(bucket: string, object: string): string {
 /** New OEK = HMAC-SHA256(EK, "object-encryption-key generation" ‖ 32 random bytes). */
 export function generateObjectKey(externalKey: Buffer, random?: Buffer): Buffer {
   assertKeyBytes('external key', externalKey);
-  const randomValue = random ?? randomBytes(32);
+  const randomValue = random ?? secureRandomBytes(32);
   assertInvariant(randomValue.length === 32, 'object key randomness must be 32 bytes');
   return hmacSha256(externalKey, objectKeyGenerationLabel, randomValue);
 }
@@ -124,7 +125,7 @@ export function sealObjectKey(
   iv?: Buffer,
 ): { iv: Buffer; sealedKey: Buffer } {
   assertKeyBytes('object key', objectKey);
-  const sealIv = iv ?? randomBytes(sealIvBytes);
+  const sealIv = iv ?? secureRandomBytes(sealIvBytes);
   const kek = deriveKek(externalKey, sealIv, domain, bucket, object);
   const sealedKey = sealPackages(kek, randomDareNonce(), 0, objectKey, true);
   assertInvariant(sealedKey.length === sealedObjectKeyBytes, 'sealed key size');

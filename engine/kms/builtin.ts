@@ -19,6 +19,8 @@ import path from 'node:path';
 import { hchacha } from '@noble/ciphers/chacha.js';
 import { createFileExclusive, isErrnoCode, mkdirsDurable, readSmallFile } from '../drive.ts';
 import { systemDirName } from '../paths.ts';
+import { nativeGcm } from '../../workers/native-gcm.ts';
+import { secureRandomBytes } from '../../workers/random-pool.ts';
 import { dataKeySizeBytes, KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
 
 export const masterKeySizeBytes = 32;
@@ -81,12 +83,21 @@ export function sealSecretKeyCiphertext(
   keyType: SecretKeyType,
   plaintext: Buffer,
   associatedData: Buffer,
-  random: { readonly iv: Buffer; readonly nonce: Buffer } = { iv: randomBytes(ivSizeBytes), nonce: randomBytes(nonceSizeBytes) },
+  random: { readonly iv: Buffer; readonly nonce: Buffer } = { iv: secureRandomBytes(ivSizeBytes), nonce: secureRandomBytes(nonceSizeBytes) },
 ): Buffer {
   if (masterKey.length !== masterKeySizeBytes) throw new Error('secret key: master key must be 32 bytes');
   if (random.iv.length !== ivSizeBytes || random.nonce.length !== nonceSizeBytes) throw new Error('secret key: bad iv/nonce size');
   const key = sealingKey(masterKey, keyType, random.iv);
   try {
+    if (keyType === 'AES256' && nativeGcm !== undefined) {
+      // Same bytes as node:crypto's, without its cipher object (a third of an SSE-S3 PUT's KMS cost).
+      const out = Buffer.allocUnsafe(plaintext.length + sealOverheadBytes);
+      const tagStart = plaintext.length;
+      nativeGcm.seal(key, random.nonce, associatedData, plaintext, out.subarray(0, tagStart), out.subarray(tagStart, tagStart + tagSizeBytes));
+      random.iv.copy(out, tagStart + tagSizeBytes);
+      random.nonce.copy(out, tagStart + tagSizeBytes + ivSizeBytes);
+      return out;
+    }
     const options = { authTagLength: tagSizeBytes };
     const cipher =
       keyType === 'AES256'
@@ -308,7 +319,7 @@ export class BuiltinKms implements Kms {
     const masterKey = this.#key();
     this.#checkKeyName(keyName);
     validateContext(context);
-    const plaintext = randomBytes(dataKeySizeBytes);
+    const plaintext = secureRandomBytes(dataKeySizeBytes);
     const ciphertext = sealSecretKeyCiphertext(masterKey, 'AES256', plaintext, context);
     return { plaintext, ciphertext };
   }
