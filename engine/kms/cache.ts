@@ -2,7 +2,8 @@
 // the callers; reference/sse-kms-kes.md §15). MinIO itself caches nothing and pays one KMS Decrypt per GET, per
 // UploadPart, per listed SSE-S3 object (§15.1; minio/minio#9214, #10261, #16475). This layer:
 //
-//   - caches unsealed data keys by (key name, sealed data key, context) in a bounded LRU with an absolute TTL.
+//   - caches unsealed data keys by (key name, sealed data key, context) in a bounded map with an absolute TTL,
+//     evicting with CLOCK (an LRU approximation in which a hit only sets a flag: engine/kms/clock-map.ts).
 //     A hit returns exactly what the KMS returned for byte-identical inputs, so serving it is as correct as asking
 //     again — except that a master key deleted or disabled in the KMS keeps opening cached data keys for up to
 //     `ttlMs` (KES's own cache has the same window, §16 #14). Entries are keyed by a SHA-256 of the
@@ -24,10 +25,11 @@
 // copy exists — the inner Kms or the GC may have made one — so "zeroed where possible".)
 
 import { createHash } from 'node:crypto';
+import { ClockMap } from './clock-map.ts';
 import { KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
 
 export interface KeyCacheOptions {
-  /** most cached data keys; the least recently used is evicted beyond it (default 10,000 ≈ 1 MB) */
+  /** most cached data keys; beyond it one not used recently is evicted (default 10,000 ≈ 1 MB) */
   maxEntries?: number;
   /** absolute lifetime of a cached data key from when the KMS returned it (default 5 min) */
   ttlMs?: number;
@@ -140,8 +142,7 @@ export class CachingKms implements Kms {
   readonly #maxQueuedCalls: number;
   readonly #now: () => number;
 
-  /** insertion order = recency order: the first entry is the least recently used */
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: ClockMap<Entry>;
   readonly #flights = new Map<string, Flight>();
   /** bumped by clear/close: inner results that started before are handed out but not cached */
   #epoch = 0;
@@ -170,6 +171,7 @@ export class CachingKms implements Kms {
   constructor(inner: Kms, options: KeyCacheOptions = {}) {
     this.#inner = inner;
     this.#maxEntries = option('maxEntries', options.maxEntries, 1);
+    this.#entries = new ClockMap<Entry>(this.#maxEntries);
     this.#ttlMs = option('ttlMs', options.ttlMs, 1);
     this.#batchWindowMs = option('batchWindowMs', options.batchWindowMs, 0);
     this.#maxBatch = option('maxBatch', options.maxBatch, 1);
@@ -224,8 +226,6 @@ export class CachingKms implements Kms {
     const entry = this.#entries.get(id);
     if (entry !== undefined) {
       if (entry.expiresAtMs > nowMs) {
-        this.#entries.delete(id); // move to the most-recently-used end
-        this.#entries.set(id, entry);
         this.#stats.hits++;
         return privateCopy(entry.plaintext);
       }
@@ -317,16 +317,16 @@ export class CachingKms implements Kms {
   #insert(id: string, plaintext: Uint8Array): void {
     if (this.#closed) return;
     const nowMs = this.#now();
-    const existing = this.#entries.get(id);
-    if (existing !== undefined) this.#drop(id, existing, false);
-    while (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.entries().next().value;
-      if (oldest === undefined) break;
-      this.#drop(oldest[0], oldest[1], true);
-    }
-    this.#entries.set(id, { plaintext: privateCopy(plaintext), expiresAtMs: nowMs + this.#ttlMs });
+    const replaced = this.#entries.set(id, { plaintext: privateCopy(plaintext), expiresAtMs: nowMs + this.#ttlMs }, this.#evicted);
+    replaced?.plaintext.fill(0);
     this.#startSweeper();
   }
+
+  /** ClockMap's eviction callback: the entry has left the map already. */
+  readonly #evicted = (_id: string, entry: Entry): void => {
+    entry.plaintext.fill(0);
+    this.#stats.evictions++;
+  };
 
   #drop(id: string, entry: Entry, counted: boolean): void {
     entry.plaintext.fill(0);
@@ -335,7 +335,7 @@ export class CachingKms implements Kms {
   }
 
   #sweep(nowMs: number): void {
-    for (const [id, entry] of this.#entries) {
+    for (const [id, entry] of this.#entries.entries()) {
       if (entry.expiresAtMs <= nowMs) this.#drop(id, entry, true);
     }
     this.#nextSweepAtMs = nowMs + Math.min(this.#ttlMs, sweepIntervalMsMax);
@@ -363,6 +363,21 @@ export class CachingKms implements Kms {
 
   /** Run `call` when a slot is free. `urgent` calls (generate/create/describe) do not wait for the batch window. */
   #schedule<T>(call: () => Promise<T>, urgent: boolean): Promise<T> {
+    if (urgent && this.#queue.length === this.#queueHead && this.#inFlight < this.#maxConcurrentCalls) {
+      // Nothing waits and a slot is free: start now, without the queue's promise and closure (an SSE PUT's
+      // generateKey paid ~7 µs for them).
+      this.#inFlight++;
+      this.#stats.batches++;
+      this.#stats.batchSizeMax = Math.max(this.#stats.batchSizeMax, 1);
+      let running: Promise<T>;
+      try {
+        running = call();
+      } catch (error) {
+        running = Promise.reject(error); // an inner Kms that throws instead of rejecting
+      }
+      void running.then(this.#callDone, this.#callDone);
+      return running;
+    }
     if (this.#queue.length - this.#queueHead >= this.#maxQueuedCalls) {
       return Promise.reject(new KmsError('Unavailable', `too many KMS calls queued (${this.#maxQueuedCalls})`));
     }
@@ -380,6 +395,11 @@ export class CachingKms implements Kms {
       this.#pump();
     });
   }
+
+  readonly #callDone = (): void => {
+    this.#inFlight--;
+    this.#pump();
+  };
 
   #pump(): void {
     const queued = () => this.#queue.length - this.#queueHead;

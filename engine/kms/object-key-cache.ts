@@ -11,7 +11,10 @@
 // deleted in the KMS keeps opening cached keys for up to that long in either layer. SSE-C keys are never
 // cached: the customer's key must be checked on every request.
 //
-// Bounded LRU with an absolute TTL; an evicted or expired key is zeroed. Callers get their own copy.
+// Bounded, evicting with CLOCK (engine/kms/clock-map.ts: a hit only sets a flag), with an absolute TTL; an
+// evicted or expired key is zeroed. Callers get their own copy.
+
+import { ClockMap } from './clock-map.ts';
 
 export interface ObjectKeyCacheOptions {
   /** most cached keys (default 10,000: ~3 MB with their ids) */
@@ -28,22 +31,21 @@ interface Entry {
 }
 
 export class ObjectKeyCache {
-  readonly #entries = new Map<string, Entry>();
-  readonly #maxEntries: number;
+  readonly #entries: ClockMap<Entry>;
   readonly #ttlMs: number;
   readonly #now: () => number;
   hits = 0;
   misses = 0;
 
   constructor(options: ObjectKeyCacheOptions = {}) {
-    this.#maxEntries = options.maxEntries ?? 10_000;
+    const maxEntries = options.maxEntries ?? 10_000;
     this.#ttlMs = options.ttlMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
-    if (!(Number.isInteger(this.#maxEntries) && this.#maxEntries >= 1)) throw new Error('ObjectKeyCache: maxEntries must be ≥ 1');
+    if (!(Number.isInteger(maxEntries) && maxEntries >= 1)) throw new Error('ObjectKeyCache: maxEntries must be ≥ 1');
     if (!(this.#ttlMs > 0)) throw new Error('ObjectKeyCache: ttlMs must be > 0');
+    this.#entries = new ClockMap<Entry>(maxEntries);
   }
 
-  /** The cache id of an unwrap: its inputs, each length-prefixed so no two input lists share an id. */
   static id(parts: readonly (string | undefined)[]): string {
     let id = '';
     for (const part of parts) id += part === undefined ? '-;' : `${part.length}:${part};`;
@@ -54,41 +56,33 @@ export class ObjectKeyCache {
     return this.#entries.size;
   }
 
-  /** A copy of the cached key, or undefined (absent or expired). */
   get(id: string): Buffer | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) {
       this.misses++;
       return undefined;
     }
-    this.#entries.delete(id);
     if (entry.expiresAtMs <= this.#now()) {
+      this.#entries.delete(id);
       entry.key.fill(0);
       this.misses++;
       return undefined;
     }
-    this.#entries.set(id, entry); // most recently used last
     this.hits++;
     return Buffer.from(entry.key);
   }
 
-  /** Keep a copy of `key` under `id`. */
   set(id: string, key: Buffer): void {
-    const previous = this.#entries.get(id);
-    if (previous !== undefined) {
-      this.#entries.delete(id);
-      previous.key.fill(0);
-    }
-    while (this.#entries.size >= this.#maxEntries) {
-      const [oldestId, oldest] = this.#entries.entries().next().value as [string, Entry];
-      this.#entries.delete(oldestId);
-      oldest.key.fill(0);
-    }
-    this.#entries.set(id, { key: Buffer.from(key), expiresAtMs: this.#now() + this.#ttlMs });
+    const replaced = this.#entries.set(id, { key: Buffer.from(key), expiresAtMs: this.#now() + this.#ttlMs }, wipe);
+    replaced?.key.fill(0);
   }
 
   clear(): void {
     for (const entry of this.#entries.values()) entry.key.fill(0);
     this.#entries.clear();
   }
+}
+
+function wipe(_id: string, entry: Entry): void {
+  entry.key.fill(0);
 }
