@@ -1,5 +1,6 @@
 // What `coffer server` reports on /minio/v2/metrics/cluster and /coffer/admin/v1/info beyond request
-// counters: KMS calls and key-cache behaviour, KES client health, bucket keys, worker-pool queue depth.
+// counters: KMS calls and key-cache behaviour, KES client health, bucket keys, worker-pool queue depth, the
+// native addons in use, direct vs buffered data writes, and recycled coffer.meta files.
 import { readFileSync } from 'node:fs';
 import type { Observability } from '../api/context.ts';
 import type { Gauge } from '../api/metrics.ts';
@@ -7,7 +8,16 @@ import type { BucketKeys } from '../engine/kms/bucket-keys.ts';
 import type { CachingKms } from '../engine/kms/cache.ts';
 import { KesKms } from '../engine/kms/kes-client.ts';
 import type { Kms } from '../engine/kms/kms.ts';
+import { fileWriteCounters } from '../engine/file-writer.ts';
+import { metaRecycleCounters } from '../engine/meta-recycler.ts';
+import { nativeFsStatus } from '../engine/native-fs.ts';
+import { nativeGcmStatus } from '../workers/native-gcm.ts';
 import type { BlockCipherPool } from '../workers/pool.ts';
+
+/** "native (OpenSSL 3.0.19 …)" → "native"; "node:crypto (COFFER_NATIVE_GCM=off)" → "node:crypto". */
+function implementationOf(status: string): string {
+  return status.split(' ')[0] ?? status;
+}
 
 function packageVersion(): string {
   try {
@@ -43,6 +53,16 @@ export function serverObservability(options: {
         gauge('coffer_kms_cache_entries', 'unsealed data keys held in memory', [{ value: stats.entries }]),
         gauge('coffer_worker_pool_queue_depth', 'DARE blocks queued or running in the worker pool', [{ value: pool.queueDepth }]),
         gauge('coffer_worker_pool_threads', 'worker threads (0 = inline)', [{ value: pool.threads }]),
+        gauge('coffer_native_info', 'which AES-GCM and metadata I/O run (1 per implementation in use)', [
+          { labels: { component: 'aes_gcm', implementation: implementationOf(nativeGcmStatus) }, value: 1 },
+          { labels: { component: 'metadata_io', implementation: implementationOf(nativeFsStatus) }, value: 1 },
+        ]),
+        counter('coffer_file_write_bytes_total', 'object data written to drives, with O_DIRECT or through the page cache', [
+          { labels: { path: 'direct' }, value: fileWriteCounters.directBytes },
+          { labels: { path: 'buffered' }, value: fileWriteCounters.bufferedBytes },
+        ]),
+        counter('coffer_meta_files_retired_total', 'deleted objects\' coffer.meta files kept for reuse', [{ value: metaRecycleCounters.retired }]),
+        counter('coffer_meta_files_reused_total', 'commits that rewrote a retired coffer.meta instead of creating a file', [{ value: metaRecycleCounters.reused }]),
       ];
       if (innerKms instanceof KesKms) {
         const kes = innerKms.stats();

@@ -24,6 +24,9 @@ function configuredMax(): number {
   return value;
 }
 
+/** Process-wide totals over every drive (for metrics). */
+export const metaRecycleCounters = { retired: 0, reused: 0 };
+
 let lastTicket = 0;
 /** Tickets of the coffer.meta reads in flight, oldest first (a Map keeps insertion order across deletes). */
 const readsInFlight = new Map<number, true>();
@@ -74,6 +77,7 @@ export class MetaFileRecycler {
     if (this.#retired.length >= this.#max) return false;
     this.#retired.push({ filePath, lastTicketBefore: lastTicket });
     this.retired += 1;
+    metaRecycleCounters.retired += 1;
     return true;
   }
 
@@ -86,6 +90,7 @@ export class MetaFileRecycler {
     if (oldest === undefined || oldest.lastTicketBefore >= oldestReadInFlight()) return undefined;
     this.#retired.shift();
     this.reused += 1;
+    metaRecycleCounters.reused += 1;
     return oldest.filePath;
   }
 

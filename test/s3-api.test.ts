@@ -9,6 +9,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetBucketLocationCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
@@ -65,6 +66,17 @@ describe('S3 API details', () => {
     assert.match(afterPut, /coffer_s3_request_duration_seconds_bucket\{api="PutObject",le="\+Inf"\}/);
     assert.equal(kmsCalls(afterPut, 'generate'), kmsCalls(before, 'generate') + 1, 'the KMS counters move with SSE traffic');
     assert.match(afterPut, /coffer_drive_total_bytes\{drive="1"\} [1-9]/);
+    assert.match(afterPut, /coffer_native_info\{component="aes_gcm",implementation="(native|node:crypto)"\} 1/);
+    assert.match(afterPut, /coffer_native_info\{component="metadata_io",implementation="(native|node:fs)"\} 1/);
+    const counter = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const retiredBefore = counter(afterPut, 'coffer_meta_files_retired_total');
+    const reusedBefore = counter(afterPut, 'coffer_meta_files_reused_total');
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'metrics/sse' }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'metrics/again', Body: 'y' }));
+    const afterReuse = await scrape();
+    assert.equal(counter(afterReuse, 'coffer_meta_files_retired_total'), retiredBefore + 1, 'the DELETE kept its coffer.meta');
+    assert.ok(counter(afterReuse, 'coffer_meta_files_reused_total') >= reusedBefore + 1, 'the next PUT rewrote one');
+    assert.match(afterReuse, /coffer_file_write_bytes_total\{path="direct"\} \d+/);
     const anonymous = await rawRequest(server.endpoint, { method: 'GET', path: '/minio/v2/metrics/cluster', unsigned: true });
     assert.equal(anonymous.status, 403);
     const info = await rawRequest(server.endpoint, { method: 'GET', path: '/coffer/admin/v1/info' });
