@@ -1,5 +1,5 @@
 // All CPU kernels in one run: `npx tsx bench/kernels/run.ts` (also `npm run bench` and `coffer bench kernels`).
-// Options: --quick (shorter rows), --only=aead,hash,sigv4,meta,pool, --time=MS per row, --out=FILE.
+// Options: --quick (shorter rows), --only=aead,hash,keys,sigv4,meta,pool, --time=MS per row, --out=FILE.
 // Prints a table and writes bench/results/kernels-<timestamp>.json.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,11 +10,12 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../load/units.ts';
 import { cryptoKernels } from './crypto.ts';
 import { hashKernels } from './hashes.ts';
+import { keyKernels } from './keys.ts';
 import { kernelTable, runKernelSpecs, type KernelSpec } from './harness.ts';
 import { poolKernels, type PoolKernels } from './pool.ts';
 import { requestKernels } from './request.ts';
 
-export const kernelGroups = ['aead', 'hash', 'sigv4', 'meta', 'pool'] as const;
+export const kernelGroups = ['aead', 'hash', 'keys', 'sigv4', 'meta', 'pool'] as const;
 const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
 const taskTimeMsMax = 60_000;
 
@@ -48,6 +49,7 @@ export async function runKernels(args: readonly string[]): Promise<number> {
   const specs: KernelSpec[] = [];
   if (wanted('aead')) specs.push(...cryptoKernels());
   if (wanted('hash')) specs.push(...(await hashKernels()));
+  if (wanted('keys')) specs.push(...keyKernels());
   if (wanted('sigv4') || wanted('meta')) specs.push(...(await requestKernels()).filter((spec) => wanted(spec.group)));
   const loadAverageBefore = os.loadavg();
   const startedAt = new Date();

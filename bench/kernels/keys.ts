@@ -1,0 +1,51 @@
+// Per-request key work of SSE-S3/SSE-KMS: random bytes (node:crypto per call vs the pooled CSPRNG,
+// workers/random-pool.ts), the object-key cache at its 10,000-entry bound (CLOCK, engine/kms/clock-map.ts,
+// against the Map-reinsertion LRU it replaced), and the key derivations and seals of one object key.
+
+import { randomBytes } from 'node:crypto';
+import { generateObjectKey, sealObjectKey, unsealObjectKey } from '../../engine/crypto/keys.ts';
+import { ObjectKeyCache } from '../../engine/kms/object-key-cache.ts';
+import { secureRandomBytes } from '../../workers/random-pool.ts';
+import type { KernelSpec } from './harness.ts';
+
+const cacheEntries = 10_000;
+/** ids shaped like an SSE-S3 object's: type, bucket, key, KMS key, IV, sealed key, sealed data key */
+const idOf = (index: number): string => ObjectKeyCache.id(['SSE-S3', 'bucket', `prefix/object-${index}`, 'key', 'i'.repeat(44), 's'.repeat(88), 'd'.repeat(104), undefined, undefined]);
+
+export function keyKernels(): KernelSpec[] {
+  const key = randomBytes(32);
+  const full = new ObjectKeyCache({ maxEntries: cacheEntries });
+  for (let index = 0; index < cacheEntries; index++) full.set(idOf(index), key);
+  const hotId = idOf(cacheEntries - 1);
+  const churn = new ObjectKeyCache({ maxEntries: cacheEntries });
+  for (let index = 0; index < cacheEntries; index++) churn.set(idOf(index), key);
+  let inserted = cacheEntries;
+
+  // The replaced design, for comparison: recency by delete + set on every hit.
+  const lru = new Map<string, Buffer>();
+  for (let index = 0; index < cacheEntries; index++) lru.set(idOf(index), key);
+
+  const externalKey = randomBytes(32);
+  const objectKey = generateObjectKey(externalKey);
+  const sealed = sealObjectKey(objectKey, externalKey, 'SSE-S3', 'bucket', 'prefix/object');
+  let sink = 0;
+  return [
+    { group: 'keys', name: 'randomBytes(32) (node:crypto, one DRBG call each)', fn: () => { sink += randomBytes(32)[0]!; } },
+    { group: 'keys', name: 'secureRandomBytes(32) (pooled, random-pool.ts)', fn: () => { sink += secureRandomBytes(32)[0]!; } },
+    { group: 'keys', name: `object-key cache hit, ${cacheEntries} entries (CLOCK)`, fn: () => { sink += full.get(hotId)!.length; } },
+    { group: 'keys', name: `object-key cache insert evicting, ${cacheEntries} entries`, fn: () => churn.set(idOf(inserted++), key) },
+    {
+      group: 'keys',
+      name: `Map LRU hit (delete + set), ${cacheEntries} entries (replaced)`,
+      fn: () => {
+        const value = lru.get(hotId)!;
+        lru.delete(hotId);
+        lru.set(hotId, value);
+        sink += value.length;
+      },
+    },
+    { group: 'keys', name: 'generateObjectKey (HMAC-SHA256)', fn: () => { sink += generateObjectKey(externalKey).length; } },
+    { group: 'keys', name: 'sealObjectKey (KEK HMAC + DARE seal)', fn: () => { sink += sealObjectKey(objectKey, externalKey, 'SSE-S3', 'bucket', 'prefix/object').sealedKey.length; } },
+    { group: 'keys', name: 'unsealObjectKey (a key-cache miss)', fn: () => { sink += unsealObjectKey(sealed.sealedKey, sealed.iv, externalKey, 'SSE-S3', 'bucket', 'prefix/object').length; } },
+  ];
+}
