@@ -109,9 +109,24 @@ function isLowerOrUpperHex64(value: string): boolean {
 // the cache never holds secrets and its keys are useless outside this process. Never log keys or entries.
 const cacheKeySalt = randomBytes(32);
 const signingKeyCache = new Map<string, Buffer>();
+/**
+ * The tag of each secret seen, so a request does not pay an HMAC just to find its cache entry. It holds the
+ * secret strings the credential store holds anyway; bounded like the cache, and emptied when full.
+ */
+const secretTags = new Map<string, string>();
+
+function secretTagOf(secretAccessKey: string): string {
+  let tag = secretTags.get(secretAccessKey);
+  if (tag === undefined) {
+    tag = createHmac('sha256', cacheKeySalt).update(secretAccessKey).digest('base64');
+    if (secretTags.size >= signingKeyCacheEntriesMax) secretTags.clear();
+    secretTags.set(secretAccessKey, tag);
+  }
+  return tag;
+}
 
 function cachedSigningKey(secretAccessKey: string, date: string, region: string, service: string): Buffer {
-  const secretTag = createHmac('sha256', cacheKeySalt).update(secretAccessKey).digest('base64');
+  const secretTag = secretTagOf(secretAccessKey);
   const cacheKey = `${secretTag}\n${date}\n${region}\n${service}`;
   const hit = signingKeyCache.get(cacheKey);
   if (hit !== undefined) {
@@ -242,6 +257,8 @@ export function canonicalQueryString(parameters: readonly QueryParameter[], excl
 
 /** Trim and collapse runs of spaces/tabs (the spec's "Trimall"); only ASCII space and tab are whitespace here. */
 function canonicalHeaderValue(value: string): string {
+  // Almost every value is canonical already: skip the two regular expressions then.
+  if (!value.includes('\t') && !value.includes('  ') && !value.startsWith(' ') && !value.endsWith(' ')) return value;
   return value.replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
 }
 
@@ -490,7 +507,8 @@ function parseHeaderAuth(req: RequestToVerify, authorization: string, nowMs: num
   if (timeMs === undefined) {
     throw new S3Error('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
   }
-  const amzDate = formatAmzDate(timeMs);
+  // A parsed x-amz-date is already in this form (parseAmzDate is strict): format only a Date header's time.
+  const amzDate = amzDateHeader !== undefined ? amzDateHeader : formatAmzDate(timeMs);
   if (credential.date !== amzDate.slice(0, 8)) {
     throw new S3Error(code, `The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date: "${amzDate.slice(0, 8)}".`);
   }
