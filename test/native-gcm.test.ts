@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import test from 'node:test';
@@ -27,7 +28,8 @@ import { nativeGcm, nativeGcmAddonPath, nativeGcmAvailable, nativeGcmStatus, typ
 import { createBlockCipherPool, probePoolThread } from '../workers/pool.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sizes = [0, 1, 15, 16, 17, 4095, 65536];
+// Around the VAES code's 64-byte registers and 256-byte (16-block) steps too.
+const sizes = [0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 257, 1023, 4095, 4097, 65536, 65537];
 const buildHint = 'build it with `node native/build.mjs` (npm ci runs it; needs a C compiler, make and python3)';
 /** The DARE comparisons need the addon in this process (COFFER_NATIVE_GCM=off turns it off). */
 const disabledByEnv = process.env.COFFER_NATIVE_GCM?.toLowerCase() === 'off';
@@ -100,6 +102,77 @@ test('the addon is built and loads', () => {
   if (!disabledByEnv) {
     assert.equal(nativeGcm?.openssl, gcm.openssl);
     assert.equal(dareAesGcmImplementation(), 'native');
+  }
+});
+
+/** Whether this CPU has what native/vaes_gcm.c needs (Linux: /proc/cpuinfo flags). */
+function cpuHasVaes(): boolean | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/));
+  return ['vaes', 'vpclmulqdq', 'avx512f', 'avx512bw', 'avx512vl', 'aes', 'pclmulqdq', 'sse4_1'].every((flag) => flags.has(flag));
+}
+
+test('the VAES/AVX-512 code runs where the CPU has it; COFFER_NATIVE_GCM_VAES=off keeps OpenSSL with the same bytes', () => {
+  const gcm = addon();
+  const vaesOff = process.env['COFFER_NATIVE_GCM_VAES']?.toLowerCase() === 'off';
+  const expected = vaesOff ? false : cpuHasVaes();
+  if (expected !== undefined) assert.equal(gcm.implementation, expected ? 'vaes-avx512' : 'openssl', 'implementation follows the CPU flags and COFFER_NATIVE_GCM_VAES');
+  if (gcm.implementation === 'vaes-avx512' && !disabledByEnv) assert.match(nativeGcmStatus, /VAES\/AVX-512/);
+  const script = `
+    const { createRequire } = await import('node:module');
+    const gcm = createRequire(import.meta.url)(${JSON.stringify(nativeGcmAddonPath)});
+    const out = [];
+    for (const length of [0, 1, 100, 255, 256, 257, 5000, 65536]) {
+      const src = Buffer.alloc(length);
+      for (let index = 0; index < length; index++) src[index] = (index * 7 + length) & 0xff;
+      const dst = Buffer.alloc(length);
+      const tag = Buffer.alloc(16);
+      gcm.seal(Buffer.alloc(32, 0x5a), Buffer.alloc(12, length & 0xff), Buffer.from('aad!'), src, dst, tag);
+      out.push(dst.toString('base64') + '.' + tag.toString('base64'));
+    }
+    process.stdout.write(JSON.stringify({ implementation: gcm.implementation, out }));
+  `;
+  const run = (vaes: string | undefined): { implementation: string; out: string[] } => {
+    const env = { ...process.env };
+    if (vaes === undefined) delete env['COFFER_NATIVE_GCM_VAES'];
+    else env['COFFER_NATIVE_GCM_VAES'] = vaes;
+    const child = spawnSync(process.execPath, ['--input-type=module', '--eval', script], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, `child failed: ${child.stderr}`);
+    return JSON.parse(child.stdout) as { implementation: string; out: string[] };
+  };
+  const off = run('off');
+  assert.equal(off.implementation, 'openssl');
+  const standard = run(undefined);
+  const cpu = cpuHasVaes();
+  if (cpu !== undefined) assert.equal(standard.implementation, cpu ? 'vaes-avx512' : 'openssl', 'without the setting, the CPU decides');
+  assert.deepEqual(standard.out, off.out, 'the same ciphertexts and tags as OpenSSL');
+});
+
+test('every length from 0 to 1,100 bytes and 300 random ones up to 300 KiB: the same bytes as node:crypto, and they open', () => {
+  const gcm = addon();
+  const lengths = [...Array.from({ length: 1101 }, (_, index) => index), ...Array.from({ length: 300 }, () => Math.floor(Math.random() * 300 * 1024))];
+  for (const length of lengths) {
+    const key = randomBytes(32);
+    const iv = randomBytes(12);
+    const aad = randomBytes(length % 7 === 0 ? 0 : 4);
+    const backing = randomBytes(length + 3);
+    const src = backing.subarray(3); // an odd offset
+    const dst = Buffer.alloc(length);
+    const tag = Buffer.alloc(16);
+    gcm.seal(key, iv, aad, src, dst, tag);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(aad);
+    const expected = Buffer.concat([cipher.update(src), cipher.final()]);
+    assert.ok(dst.equals(expected), `ciphertext of ${length} bytes`);
+    assert.ok(tag.equals(cipher.getAuthTag()), `tag of ${length} bytes`);
+    const opened = Buffer.from(dst); // in place
+    assert.equal(gcm.open(key, iv, aad, opened, opened, tag), true, `opens ${length} bytes`);
+    assert.ok(opened.equals(src), `round trip of ${length} bytes`);
   }
 });
 
