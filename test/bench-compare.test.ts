@@ -21,7 +21,7 @@ const rounds = 2;
 interface CompareJson {
   kind: string;
   cases: { name: string; sse: string; serverPid?: number }[];
-  steps: { label: string }[];
+  steps: { label: string; objects: number; requests: number }[];
   runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number } }[];
   summary: { step: string; case: string; mibPerSecond: { median: number } }[];
   ratios: { step: string; case: string; baseline: string; throughput: number; pairedThroughput: { median: number } }[];
@@ -74,7 +74,7 @@ describe('coffer bench compare', () => {
     const { stdout, stderr } = await run(process.execPath, [
       '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
       '--case', `plain=${server.endpoint}`, '--case', `sse-s3=${server.endpoint},sse=s3`,
-      '--workload', 'put:64KiB*6,get:64KiB*6,put:4KiB*10',
+      '--workload', 'put:64KiB*6,get:64KiB*6/15,put:4KiB*10',
       '--rounds', String(rounds), '--concurrency', '2', '--duration', '30s',
       '--server-pid', String(server.process.pid), '--out', outDir, '--no-progress',
     ], {
@@ -94,14 +94,15 @@ describe('coffer bench compare', () => {
     assert.equal(report.kind, 'coffer-bench-compare');
     assert.equal(report.errors, 0);
     assert.deepEqual(report.cases.map((c) => [c.name, c.sse]), [['plain', 'none'], ['sse-s3', 's3']]);
-    assert.deepEqual(report.steps.map((s) => s.label), ['put:64KiB', 'get:64KiB', 'put:4KiB']);
+    assert.deepEqual(report.steps.map((s) => [s.label, s.objects, s.requests]), [['put:64KiB', 6, 6], ['get:64KiB', 6, 15], ['put:4KiB', 10, 10]]);
     assert.equal(report.runs.length, rounds * 3 * 2);
     // alternation: within each round and step, plain then sse-s3, in that order
     const sequence = [...report.runs].sort((a, b) => a.order - b.order).map((r) => `${r.round} ${r.step} ${r.case}`);
     assert.deepEqual(sequence.slice(0, 6), ['1 put:64KiB plain', '1 put:64KiB sse-s3', '1 get:64KiB plain', '1 get:64KiB sse-s3', '1 put:4KiB plain', '1 put:4KiB sse-s3']);
     for (const r of report.runs) {
       assert.equal(r.measured.errors, 0, `${r.case} ${r.step}`);
-      assert.equal(r.measured.succeeded, r.step === 'put:4KiB' ? 10 : 6, `${r.case} ${r.step}`);
+      // the get step makes 15 requests over its 6 objects (/15)
+      assert.equal(r.measured.succeeded, r.step === 'put:4KiB' ? 10 : r.step === 'get:64KiB' ? 15 : 6, `${r.case} ${r.step}`);
       assert.ok(r.measured.timeline.bytes.length > 0, 'timeline recorded');
       assert.equal(r.measured.latencyHistogram.reduce((a, b) => a + b, 0), r.measured.succeeded, 'histogram counts every request');
       assert.ok(r.measured.clientCpuSeconds >= 0);
@@ -156,5 +157,18 @@ describe('coffer bench compare', () => {
     } finally {
       await rm(profileDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('compare workload steps', () => {
+  it('reads OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS] and refuses /REQUESTS on a put', async () => {
+    const { parseWorkload } = await import(pathToFileURL(path.join(repoRoot, 'bench', 'compare', 'command.ts')).href) as typeof import('../bench/compare/command.ts');
+    const [get, stat, put] = parseWorkload('get:4KiB*2000@16/20000,stat:1KiB*10,put:16MiB*32@4', 8);
+    assert.deepEqual(
+      [get, stat, put].map((step) => step && [step.op, step.sizeBytes, step.objects, step.requests, step.concurrency]),
+      [['get', 4096, 2000, 20000, 16], ['stat', 1024, 10, 10, 8], ['put', 16 * 1024 * 1024, 32, 32, 4]],
+    );
+    assert.throws(() => parseWorkload('put:4KiB*10/20', 8), /REQUESTS is for get and stat/);
+    assert.throws(() => parseWorkload('get:4KiB*10/0', 8), /requests/);
   });
 });

@@ -7,9 +7,11 @@
 //   coffer bench compare --case 'plain=http://127.0.0.1:9000' --case 'sse-s3=http://127.0.0.1:9000,sse=s3' \
 //       --workload 'put:16MiB,get:16MiB,put:4KiB,get:4KiB' --rounds 3 [--server-pid PID]
 //
-// Workload steps are OP:SIZE[*OBJECTS][@CONCURRENCY] with OP put | get | stat. A put step PUTs OBJECTS new
-// objects; get and stat steps read OBJECTS objects from the objects the case stored at that size in this
-// round (uploading the missing ones first, unmeasured). Every round ends by deleting what it created.
+// Workload steps are OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS] with OP put | get | stat. A put step PUTs
+// OBJECTS new objects; get and stat steps make REQUESTS requests (default OBJECTS) over the OBJECTS objects
+// the case stored at that size in this round (uploading the missing ones first, unmeasured). More requests
+// than objects lengthen a step whose objects are read in a fraction of a second, where one burst of the
+// machine's background work would otherwise decide the round. Every round ends by deleting what it created.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -34,6 +36,7 @@ export const stepBytesDefault = 512 * mebibyte;
 export const stepObjectsMin = 16;
 export const stepObjectsMax = 2000;
 export const stepObjectsLimit = 100_000;
+export const stepRequestsLimit = 10_000_000;
 /** Steps are short (seconds), so the throughput timeline starts finer than a single run's. */
 export const compareTimelineIntervalMs = 100;
 const stepOps = ['put', 'get', 'stat'] as const;
@@ -42,10 +45,11 @@ type StepOp = (typeof stepOps)[number];
 const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
 export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=none|s3|kms[:KEY]|c][,pid=PID][,bucket=B][,access-key=K][,secret-key=S][,insecure][,ca=FILE]
-         --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY],… [--rounds 3] [--concurrency 8] [--duration 30s]
+         --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS],… [--rounds 3] [--concurrency 8] [--duration 30s]
          [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
          [--out DIR] [--name LABEL] [--json] [--no-progress]
-  OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects).
+  OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects);
+  get and stat steps make REQUESTS requests over those objects (default: one per object).
   Cases take turns step by step in every round, the first case rotating each round (A B, B A, …), so no
   case always runs right after another; ratios are against the baseline (first case).
 `;
@@ -63,6 +67,8 @@ export interface CompareStep {
   readonly op: StepOp;
   readonly sizeBytes: number;
   readonly objects: number;
+  /** requests of a get or stat step (OBJECTS unless /REQUESTS); a put step's equals `objects` */
+  readonly requests: number;
   readonly concurrency: number;
 }
 
@@ -184,15 +190,17 @@ function parseCase(text: string, defaults: { accessKey?: string; secretKey?: str
 
 export function parseWorkload(text: string, concurrency: number): CompareStep[] {
   const steps = text.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item): CompareStep => {
-    const match = /^(put|get|stat):([0-9.]+[A-Za-z]*)(?:\*(\d+))?(?:@(\d+))?$/.exec(item);
-    if (!match) throw new UsageError(`--workload: cannot read ${JSON.stringify(item)} (examples: put:16MiB, get:4KiB*2000@16)`);
+    const match = /^(put|get|stat):([0-9.]+[A-Za-z]*)(?:\*(\d+))?(?:@(\d+))?(?:\/(\d+))?$/.exec(item);
+    if (!match) throw new UsageError(`--workload: cannot read ${JSON.stringify(item)} (examples: put:16MiB, get:4KiB*2000@16, get:4KiB*2000@16/20000)`);
+    if (match[1] === 'put' && match[5] !== undefined) throw new UsageError(`--workload ${item}: /REQUESTS is for get and stat steps (a put step PUTs OBJECTS objects)`);
     const sizeBytes = parseSize(match[2]!, '--workload size');
     if (sizeBytes < objectSuffixBytes || sizeBytes > 5 * 1024 * mebibyte) throw new UsageError(`--workload ${item}: size must be ${objectSuffixBytes} B..5 GiB`);
     const objects = match[3] === undefined
       ? Math.min(stepObjectsMax, Math.max(stepObjectsMin, Math.round(stepBytesDefault / sizeBytes)))
       : parseIntegerIn(match[3], `workload ${item} objects`, 1, stepObjectsLimit);
     const stepConcurrency = match[4] === undefined ? concurrency : parseIntegerIn(match[4], `workload ${item} concurrency`, 1, 1024);
-    return { label: `${match[1]}:${formatBytesCompact(sizeBytes)}`, op: match[1] as StepOp, sizeBytes, objects, concurrency: stepConcurrency };
+    const requests = match[5] === undefined ? objects : parseIntegerIn(match[5], `workload ${item} requests`, 1, stepRequestsLimit);
+    return { label: `${match[1]}:${formatBytesCompact(sizeBytes)}`, op: match[1] as StepOp, sizeBytes, objects, requests, concurrency: stepConcurrency };
   });
   if (steps.length === 0 || steps.length > stepsMax) throw new UsageError(`--workload needs 1..${stepsMax} steps`);
   const labels = new Set<string>();
@@ -395,8 +403,8 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
               progress?.clear();
               if (set.stored.size === 0) throw new Error(`${state.spec.name} ${step.label}: no object could be stored to read`);
               measured = step.op === 'get'
-                ? await set.getPhase(stepCommon, step.label, step.objects)
-                : await set.statPhase(stepCommon, step.label, step.objects);
+                ? await set.getPhase(stepCommon, step.label, step.requests)
+                : await set.statPhase(stepCommon, step.label, step.requests);
             }
             progress?.clear();
             runs.push({ round, step: step.label, case: state.spec.name, order: order++, measured, other });
@@ -493,7 +501,7 @@ export async function runCompareCommand(args: readonly string[]): Promise<number
   const progress = new ProgressLine(options.progress && process.stderr.isTTY === true);
   return withInterrupt('bench compare', async (stop) => {
     human(`compare ${options.cases.map((c) => `${c.name}=${c.connection.endpoint.origin} sse=${c.sse}`).join(' | ')}; ` +
-      `${options.rounds} rounds of ${options.steps.map((s) => `${s.label}×${s.objects}@${s.concurrency}`).join(', ')}`);
+      `${options.rounds} rounds of ${options.steps.map((s) => `${s.label}×${s.objects}@${s.concurrency}${s.requests === s.objects ? '' : `/${s.requests}`}`).join(', ')}`);
     const report = await runCompare(options, stop, progress, human);
     for (const line of compareTable(report)) human(line);
     const { jsonFile, htmlFile } = await writeCompareFiles(report, options.outDir);
