@@ -108,15 +108,25 @@ describe('crash safety', () => {
       }
     };
     const running = Array.from({ length: workers }, (_, worker) => run(worker));
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    const metrics = await rawRequest(first.endpoint, { method: 'GET', path: '/minio/v2/metrics/cluster' });
-    const reused = Number(/^coffer_meta_files_reused_total (\d+)$/m.exec(metrics.body)?.[1] ?? NaN);
-    assert.ok(reused > 0, `PUTs rewrote deleted objects' coffer.meta files before the crash (${reused})`);
-    await first.kill();
-    stopped = true;
-    await Promise.all(running);
-    s3.destroy();
-    assert.ok(operations > 100, `enough churn before the crash (${operations} operations)`);
+    // Churn until PUTs have rewritten deleted objects' coffer.meta files (the metrics say so) and enough has
+    // happened, then crash: a slow machine only takes longer to get there.
+    let reused = 0;
+    try {
+      for (const startedMs = Date.now(); Date.now() - startedMs < 20_000;) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const metrics = await rawRequest(first.endpoint, { method: 'GET', path: '/minio/v2/metrics/cluster' });
+        reused = Number(/^coffer_meta_files_reused_total (\d+)$/m.exec(metrics.body)?.[1] ?? NaN);
+        if (reused >= 20 && operations > 150) break;
+      }
+    } finally {
+      // The crash — also when the loop above failed, so the writers stop and the test ends either way.
+      await first.kill();
+      stopped = true;
+      await Promise.all(running);
+      s3.destroy();
+    }
+    assert.ok(reused >= 20, `PUTs rewrote deleted objects' coffer.meta files before the crash (${reused})`);
+    assert.ok(operations > 150, `enough churn before the crash (${operations} operations)`);
 
     const second = await startServer({ dataDir: first.dataDir });
     const s3b = client(second.endpoint);
