@@ -134,7 +134,6 @@ interface Job {
 
 export class CachingKms implements Kms {
   readonly #inner: Kms;
-  readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #batchWindowMs: number;
   readonly #maxBatch: number;
@@ -170,8 +169,7 @@ export class CachingKms implements Kms {
 
   constructor(inner: Kms, options: KeyCacheOptions = {}) {
     this.#inner = inner;
-    this.#maxEntries = option('maxEntries', options.maxEntries, 1);
-    this.#entries = new ClockMap<Entry>(this.#maxEntries);
+    this.#entries = new ClockMap<Entry>(option('maxEntries', options.maxEntries, 1));
     this.#ttlMs = option('ttlMs', options.ttlMs, 1);
     this.#batchWindowMs = option('batchWindowMs', options.batchWindowMs, 0);
     this.#maxBatch = option('maxBatch', options.maxBatch, 1);

@@ -15,7 +15,7 @@ interface Slot<V> {
 
 export class ClockMap<V> {
   readonly #entries = new Map<string, Slot<V>>();
-  /** ids by slot; a slot is free when its id is absent or its entry lives in another slot */
+  /** ids by slot; undefined marks a free slot (never filled, or its entry deleted) */
   readonly #ring: Array<string | undefined> = [];
   #hand = 0;
   readonly maxEntries: number;
@@ -35,10 +35,6 @@ export class ClockMap<V> {
     if (slot === undefined) return undefined;
     slot.used = true;
     return slot.value;
-  }
-
-  has(id: string): boolean {
-    return this.#entries.has(id);
   }
 
   /**
@@ -95,15 +91,15 @@ export class ClockMap<V> {
       const index = this.#hand;
       this.#hand = (index + 1) % this.#ring.length;
       const id = this.#ring[index];
-      const slot = id === undefined ? undefined : this.#entries.get(id);
-      if (slot === undefined || slot.index !== index) return index;
+      if (id === undefined) return index;
       if (!mayEvict) continue;
+      const slot = this.#entries.get(id)!; // a filled slot's id is always in the map (delete empties the slot)
       if (slot.used) {
         slot.used = false;
         continue;
       }
-      this.#entries.delete(id!);
-      onEvict?.(id!, slot.value);
+      this.#entries.delete(id);
+      onEvict?.(id, slot.value);
       return index;
     }
   }
