@@ -10,6 +10,7 @@ import { openEngine } from '../engine/open.ts';
 import { onDirectIoRefused, setDirectIo } from '../engine/file-writer.ts';
 import { nativeGcmStatus } from '../workers/native-gcm.ts';
 import { nativeFsStatus } from '../engine/native-fs.ts';
+import { nativeHashStatus } from '../engine/crypto/sha256.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
@@ -92,6 +93,8 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
   const innerKms = await chooseKms(drives, warnings);
   const kms = new CachingKms(innerKms, {
     ...(cacheTtlMs === undefined ? {} : { ttlMs: Number(cacheTtlMs) }),
+    // the object-key cache below gets every new object's key, and reads ask it first
+    cacheGeneratedKeys: false,
   });
   const bucketKeys = isOn(process.env.COFFER_KMS_BUCKET_KEYS) ? new BucketKeys(kms) : undefined;
   const sse: SseSettings = {
@@ -117,7 +120,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,
     `KMS: ${(await kms.status()).name}, default key '${kms.defaultKeyName}'${sse.autoEncryption ? ', auto-encryption on' : ''}${sse.bucketKeys ? ', bucket keys on' : ''}`,
-    `Crypto: AES-256-GCM ${nativeGcmStatus}, ${cipherPool.threads} pool thread${cipherPool.threads === 1 ? '' : 's'}; metadata I/O ${nativeFsStatus}`,
+    `Crypto: AES-256-GCM ${nativeGcmStatus}, ${cipherPool.threads} pool thread${cipherPool.threads === 1 ? '' : 's'}; SHA-256 ${nativeHashStatus}; metadata I/O ${nativeFsStatus}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (settings.usingDefaultCredentials) {

@@ -1,6 +1,6 @@
 # Built by native/build.mjs (npm ci / npm install run it): node-gyp rebuild --nodedir=<the running Node's
-# headers>, never a header download. Output: native/build/Release/coffer_gcm.node and coffer_fs.node (two
-# addons, so either works without the other).
+# headers>, never a header download. Output: native/build/Release/coffer_gcm.node, coffer_hash.node and
+# coffer_fs.node (separate addons, so each works without the others).
 {
   "targets": [
     {
@@ -10,6 +10,16 @@
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
       # OpenSSL comes from the node executable, which exports it: resolve every symbol at load time, so a
       # Node without them fails to load the addon (and Coffer uses node:crypto) rather than dying mid-call.
+      "ldflags": ["-Wl,-z,now"],
+      "conditions": [
+        ["OS=='mac'", {"xcode_settings": {"OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden"]}}]
+      ]
+    },
+    {
+      "target_name": "coffer_hash",
+      "sources": ["hash.c"],
+      "defines": ["NAPI_VERSION=8", "OPENSSL_API_COMPAT=30000", "OPENSSL_NO_DEPRECATED"],
+      "cflags": ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "ldflags": ["-Wl,-z,now"],
       "conditions": [
         ["OS=='mac'", {"xcode_settings": {"OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden"]}}]

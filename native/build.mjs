@@ -1,4 +1,5 @@
-// Builds the native addons: native/gcm.c → native/build/Release/coffer_gcm.node (AES-256-GCM for DARE) and
+// Builds the native addons: native/gcm.c → native/build/Release/coffer_gcm.node (AES-256-GCM for DARE),
+// native/hash.c → coffer_hash.node (one-call SHA-256/HMAC-SHA256 for SigV4 and key derivations) and
 // native/fsops.c → coffer_fs.node (coffer.meta reads/writes and fsyncs as one thread-pool job each).
 // package.json's "install" script, so `npm ci` / `npm install` run it; `node native/build.mjs` rebuilds by hand.
 //
@@ -12,7 +13,7 @@
 // names what is missing and why.
 
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -29,6 +30,7 @@ const selfTestTimeoutMs = 60_000;
 /** The targets of binding.gyp: what each is for, and what Coffer uses without it. */
 const addons = [
   { name: 'AES-GCM', source: 'gcm.c', file: path.join(buildDir, 'Release', 'coffer_gcm.node'), fallback: 'node:crypto', selfTest: selfTestGcm },
+  { name: 'SHA-256', source: 'hash.c', file: path.join(buildDir, 'Release', 'coffer_hash.node'), fallback: 'node:crypto', selfTest: selfTestHash },
   { name: 'metadata I/O', source: 'fsops.c', file: path.join(buildDir, 'Release', 'coffer_fs.node'), fallback: 'node:fs', selfTest: selfTestFs },
 ];
 
@@ -112,6 +114,20 @@ function selfTestGcm(addonPath) {
   tag[0] ^= 1;
   if (gcm.open(key, iv, aad, sealed, opened, tag) !== false) throw new Error('a wrong tag was accepted');
   return gcm.implementation === 'vaes-avx512' ? `VAES/AVX-512 on this CPU; ${gcm.openssl} elsewhere` : gcm.openssl;
+}
+
+/** SHA-256 and HMAC-SHA256 must give node:crypto's bytes, for strings, Buffers and a key longer than a block. */
+function selfTestHash(addonPath) {
+  const hash = createRequire(import.meta.url)(addonPath);
+  const out = Buffer.alloc(32);
+  const data = randomBytes(300);
+  hash.sha256(out, 'AWS4-HMAC-SHA256\n', data);
+  if (!out.equals(createHash('sha256').update('AWS4-HMAC-SHA256\n').update(data).digest())) throw new Error('SHA-256 differs from node:crypto');
+  for (const key of [randomBytes(32), randomBytes(100), 'AWS4secret-é']) {
+    hash.hmacSha256(out, key, data, 'ü');
+    if (!out.equals(createHmac('sha256', key).update(data).update('ü').digest())) throw new Error('HMAC-SHA256 differs from node:crypto');
+  }
+  return 'one call per digest';
 }
 
 /** A rejection must look like node:fs's: code, syscall and path. */

@@ -201,6 +201,20 @@ describe('CachingKms', () => {
     assert.equal(fake.calls.generate, 2);
   });
 
+  test('cacheGeneratedKeys: false leaves new data keys out of the cache (the server has an object-key cache in front)', async () => {
+    const fake = new CountingKms();
+    const cache = new CachingKms(fake, { cacheGeneratedKeys: false });
+    const context = objectContext('bucket', 'new-object');
+    const dataKey = await cache.generateKey(keyName, context);
+    assert.equal(fake.calls.generate, 1);
+    assert.equal(cache.stats().entries, 0);
+    // the first decrypt goes to the KMS, and from then on it is cached as usual
+    assert.deepEqual(await cache.decrypt(keyName, dataKey.ciphertext, context), dataKey.plaintext);
+    assert.deepEqual(await cache.decrypt(keyName, dataKey.ciphertext, context), dataKey.plaintext);
+    assert.equal(fake.calls.decrypt, 1);
+    assert.equal(cache.stats().entries, 1);
+  });
+
   test('entries expire after ttlMs (fake clock)', async () => {
     const fake = new CountingKms();
     const clock = fakeClock();

@@ -24,9 +24,9 @@
 // We never copy chunk data: yielded buffers are views into the source's buffers; only chunk header lines
 // that straddle two source buffers are copied (<= chunkLineBytesMax).
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { S3Error } from '../errors.ts';
-import { emptySha256Hex, sha256Hex, type SigningContext } from './sigv4.ts';
+import { emptySha256Hex, hmacSha256, sha256Hex, type SigningContext } from './sigv4.ts';
 
 export interface ChunkedOptions {
   /** present for STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]: every chunk signature is verified */
@@ -197,13 +197,13 @@ class PendingBytes {
 function chunkSignatureOf(signing: SigningContext, previousSignature: string, dataSha256Hex: string): Buffer {
   const stringToSign = `AWS4-HMAC-SHA256-PAYLOAD\n${signing.amzDate}\n${signing.scope}\n${previousSignature}\n` +
     `${emptySha256Hex}\n${dataSha256Hex}`;
-  return createHmac('sha256', signing.signingKey).update(stringToSign).digest();
+  return hmacSha256(signing.signingKey, stringToSign);
 }
 
 function trailerSignatureOf(signing: SigningContext, previousSignature: string, canonicalTrailers: string): Buffer {
   const stringToSign = `AWS4-HMAC-SHA256-TRAILER\n${signing.amzDate}\n${signing.scope}\n${previousSignature}\n` +
     `${sha256Hex(canonicalTrailers)}`;
-  return createHmac('sha256', signing.signingKey).update(stringToSign).digest();
+  return hmacSha256(signing.signingKey, stringToSign);
 }
 
 function signatureEquals(expected: Buffer, providedHex: string): boolean {

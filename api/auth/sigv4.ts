@@ -11,7 +11,8 @@
 // query component to bytes, then re-encode with the one AWS rule, so equivalent spellings (%7E vs ~, %2b vs
 // %2B, raw UTF-8 vs %XX) verify identically.
 
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hmacSha256, sha256 } from '../../engine/crypto/sha256.ts';
 import { S3Error } from '../errors.ts';
 import { accessKeyIdLengthMax, type CredentialStore } from './credentials.ts';
 import { verifyHeaderV2, verifyPresignedV2 } from './sigv2.ts';
@@ -77,12 +78,10 @@ export const signingKeyCacheEntriesMax = 1024;
 // ---------------------------------------------------------------------------------------------------------------
 // Primitives shared with chunked.ts.
 
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { hmacSha256 };
 
-export function hmacSha256(key: Uint8Array | string, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
+export function sha256Hex(data: string | Uint8Array): string {
+  return sha256(data).toString('hex');
 }
 
 /** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"). Uncached. */

@@ -46,6 +46,8 @@ function escapeJsonString(value: string): string {
 export function canonicalContextJson(context: Readonly<Record<string, string>>): Buffer {
   const keys = Object.keys(context);
   if (keys.length === 0) return Buffer.from('{}');
+  // The usual SSE-S3 context, {"<bucket>":"<bucket>/<object>"}: nothing to sort.
+  if (keys.length === 1) return Buffer.from(`{"${escapeJsonString(keys[0]!)}":"${escapeJsonString(context[keys[0]!]!)}"}`, 'utf8');
   // Go's sort.Strings compares UTF-8 bytes; JS's default sort compares UTF-16 code units, which orders
   // U+E000..U+FFFF after supplementary characters. Compare the encoded bytes instead.
   const encodedKeys = keys.map((key) => ({ key, bytes: Buffer.from(key, 'utf8') }));

@@ -5,7 +5,7 @@
 //   external key (SSE-C client key, or KMS data key) ─ KEK (per object, derived) ─ seals ─ object key (OEK)
 //   OEK ─ part keys (multipart data), ETag key (sealed ETags)
 
-import { createHash, createHmac } from 'node:crypto';
+import { hmacSha256, hmacSha256Into, sha256 } from './sha256.ts';
 import { secureRandomBytes } from '../../workers/random-pool.ts';
 import { DareError, dareKeyBytes, dareNonceBytes, openPackages, randomDareNonce, sealPackages } from '../../workers/dare.ts';
 
@@ -40,12 +40,6 @@ function assertInvariant(condition: boolean, message: string): asserts condition
 
 function assertKeyBytes(name: string, key: Uint8Array): void {
   assertInvariant(key.length === dareKeyBytes, `${name} must be ${dareKeyBytes} bytes, got ${key.length}`);
-}
-
-function hmacSha256(key: Uint8Array, ...parts: readonly (Uint8Array | string)[]): Buffer {
-  const mac = createHmac('sha256', key);
-  for (const part of parts) mac.update(part);
-  return mac.digest();
 }
 
 /** Go's path.Clean (lexical; the result never ends in '/' except for the root). */
@@ -110,10 +104,17 @@ export function generateObjectKey(externalKey: Buffer, random?: Buffer): Buffer 
 
 /** KEK = HMAC-SHA256(EK, IV ‖ domain ‖ "DAREv2-HMAC-SHA256" ‖ path.Join(bucket, object)). */
 export function deriveKek(externalKey: Buffer, iv: Buffer, domain: SseDomain, bucket: string, object: string): Buffer {
+  return deriveKekInto(Buffer.allocUnsafeSlow(objectKeyBytes), externalKey, iv, domain, bucket, object);
+}
+
+function deriveKekInto(out: Buffer, externalKey: Buffer, iv: Buffer, domain: SseDomain, bucket: string, object: string): Buffer {
   assertKeyBytes('external key', externalKey);
   assertInvariant(iv.length === sealIvBytes, `seal IV must be ${sealIvBytes} bytes`);
-  return hmacSha256(externalKey, iv, domain, sealAlgorithm, Buffer.from(cleanObjectPath(bucket, object), 'utf8'));
+  return hmacSha256Into(out, externalKey, iv, domain, sealAlgorithm, cleanObjectPath(bucket, object)); // the path as UTF-8
 }
+
+/** The KEK of the seal/unseal in progress (both synchronous), wiped right after: no Buffer per object key. */
+const kekScratch = Buffer.alloc(objectKeyBytes);
 
 /** Seal the OEK under the KEK as one final DARE v2 package with a random nonce: 64 bytes. */
 export function sealObjectKey(
@@ -126,8 +127,12 @@ export function sealObjectKey(
 ): { iv: Buffer; sealedKey: Buffer } {
   assertKeyBytes('object key', objectKey);
   const sealIv = iv ?? secureRandomBytes(sealIvBytes);
-  const kek = deriveKek(externalKey, sealIv, domain, bucket, object);
-  const sealedKey = sealPackages(kek, randomDareNonce(), 0, objectKey, true);
+  let sealedKey: Buffer;
+  try {
+    sealedKey = sealPackages(deriveKekInto(kekScratch, externalKey, sealIv, domain, bucket, object), randomDareNonce(), 0, objectKey, true);
+  } finally {
+    kekScratch.fill(0);
+  }
   assertInvariant(sealedKey.length === sealedObjectKeyBytes, 'sealed key size');
   return { iv: sealIv, sealedKey };
 }
@@ -137,13 +142,14 @@ export function unsealObjectKey(sealedKey: Buffer, iv: Buffer, externalKey: Buff
   if (sealedKey.length !== sealedObjectKeyBytes || iv.length !== sealIvBytes || externalKey.length !== dareKeyBytes) {
     throw new KeyUnsealError();
   }
-  const kek = deriveKek(externalKey, iv, domain, bucket, object);
   let opened: { plaintext: Buffer; final: boolean };
   try {
-    opened = openPackages(kek, sealedKey, 0);
+    opened = openPackages(deriveKekInto(kekScratch, externalKey, iv, domain, bucket, object), sealedKey, 0);
   } catch (error) {
     if (error instanceof DareError) throw new KeyUnsealError({ cause: error });
     throw error;
+  } finally {
+    kekScratch.fill(0);
   }
   if (!opened.final || opened.plaintext.length !== objectKeyBytes) throw new KeyUnsealError();
   return opened.plaintext;
@@ -196,5 +202,5 @@ export function unsealEtag(objectKey: Buffer, sealed: Buffer): Buffer {
  */
 export function multipartPartNonce(uploadId: string, partNumber: number): Buffer {
   assertInvariant(Number.isInteger(partNumber) && partNumber >= 0 && partNumber <= partNumberMax, `bad part number ${partNumber}`);
-  return Buffer.from(createHash('sha256').update(`${uploadId}${partNumber}`, 'utf8').digest().subarray(0, dareNonceBytes));
+  return Buffer.from(sha256(`${uploadId}${partNumber}`).subarray(0, dareNonceBytes));
 }

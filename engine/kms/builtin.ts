@@ -13,12 +13,13 @@
 // the AES256 one; only the key's type tells them apart, and this key is AES256 (MinIO's `secretKey.Decrypt` reads
 // every binary ciphertext as AES256), so binary ChaCha20 is not accepted here.
 
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { hchacha } from '@noble/ciphers/chacha.js';
 import { createFileExclusive, isErrnoCode, mkdirsDurable, readSmallFile } from '../drive.ts';
 import { systemDirName } from '../paths.ts';
+import { hmacSha256Into } from '../crypto/sha256.ts';
 import { nativeGcm } from '../../workers/native-gcm.ts';
 import { secureRandomBytes } from '../../workers/random-pool.ts';
 import { dataKeySizeBytes, KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
@@ -73,8 +74,11 @@ export function hchacha20(key: Uint8Array, input: Uint8Array): Buffer {
   return out;
 }
 
+/** The AES256 sealing key of the seal/open in progress (both synchronous); callers wipe it in `finally`. */
+const sealingKeyScratch = Buffer.alloc(32);
+
 function sealingKey(masterKey: Buffer, keyType: SecretKeyType, iv: Buffer): Buffer {
-  return keyType === 'AES256' ? createHmac('sha256', masterKey).update(iv).digest() : hchacha20(masterKey, iv);
+  return keyType === 'AES256' ? hmacSha256Into(sealingKeyScratch, masterKey, iv) : hchacha20(masterKey, iv);
 }
 
 /** KES binary ciphertext: AEAD(plaintext) ‖ tag ‖ iv ‖ nonce. `iv` and `nonce` are random unless a test pins them. */

@@ -10,7 +10,8 @@
 //     length-prefixed inputs: a different context or key name is a different entry and goes to the KMS, which
 //     decides.
 //   - generateKey results go into the decrypt cache too (their sealed form is known), so the first GET after a
-//     PUT is a hit. generateKey itself is never cached: every call yields a fresh data key.
+//     PUT is a hit — unless `cacheGeneratedKeys` is off because a cache in front (the server's object-key cache)
+//     already holds what that GET needs. generateKey itself is never cached: every call yields a fresh data key.
 //   - concurrent misses for one entry make one inner call (singleflight, KES's "barrier").
 //   - distinct misses within `batchWindowMs` are dispatched together: the inner Kms has no bulk API, so a batch is
 //     a group of parallel calls, but at most `maxBatch` per group and `maxConcurrentCalls` in flight in total, so a
@@ -24,7 +25,7 @@
 // is zeroed when it is evicted, expires, or the cache is cleared/closed. (JavaScript cannot promise that no other
 // copy exists — the inner Kms or the GC may have made one — so "zeroed where possible".)
 
-import { createHash } from 'node:crypto';
+import { sha256 } from '../crypto/sha256.ts';
 import { ClockMap } from './clock-map.ts';
 import { KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
 
@@ -43,6 +44,12 @@ export interface KeyCacheOptions {
   maxQueuedCalls?: number;
   /** the clock for TTL decisions, in ms (tests); default Date.now */
   now?: () => number;
+  /**
+   * put generateKey results into the decrypt cache (default true). The server turns it off: its object-key cache
+   * (engine/kms/object-key-cache.ts) is filled by every SSE write and answers the reads before this cache is
+   * asked, so a second copy of each new data key only cost an SSE PUT ~5 µs (a SHA-256, a copy, an insert).
+   */
+  cacheGeneratedKeys?: boolean;
 }
 
 export interface KeyCacheStats {
@@ -100,14 +107,7 @@ function lengthPrefix(length: number): Buffer {
 
 /** SHA-256 over length-prefixed (key name, ciphertext, context): unambiguous, and bounded in size whatever the inputs. */
 function entryId(keyName: string, ciphertext: Buffer, context: Buffer): string {
-  const name = Buffer.from(keyName, 'utf8');
-  return createHash('sha256')
-    .update(lengthPrefix(name.length))
-    .update(name)
-    .update(lengthPrefix(ciphertext.length))
-    .update(ciphertext)
-    .update(context)
-    .digest('base64');
+  return sha256(lengthPrefix(Buffer.byteLength(keyName, 'utf8')), keyName, lengthPrefix(ciphertext.length), ciphertext, context).toString('base64');
 }
 
 /** A copy that never lives in Buffer's shared allocation pool, so zeroing it leaves nothing behind. */
@@ -157,6 +157,8 @@ export class CachingKms implements Kms {
   #ready = false;
   #windowTimer: NodeJS.Timeout | undefined;
 
+  readonly #cacheGeneratedKeys: boolean;
+
   readonly #stats = {
     kmsCalls: { generate: 0, decrypt: 0, create: 0, describe: 0 },
     hits: 0,
@@ -176,6 +178,7 @@ export class CachingKms implements Kms {
     this.#maxConcurrentCalls = option('maxConcurrentCalls', options.maxConcurrentCalls, 1);
     this.#maxQueuedCalls = option('maxQueuedCalls', options.maxQueuedCalls, 1);
     this.#now = options.now ?? Date.now;
+    this.#cacheGeneratedKeys = options.cacheGeneratedKeys ?? true;
   }
 
   get defaultKeyName(): string {
@@ -200,8 +203,14 @@ export class CachingKms implements Kms {
   async generateKey(keyName: string, context: Buffer): Promise<DataKey> {
     this.#assertOpen();
     if (!Buffer.isBuffer(context)) return this.#inner.generateKey(keyName, context); // the inner Kms rejects it
-    const epoch = this.#epoch;
     const contextCopy = Buffer.from(context); // the caller may reuse its buffer while we wait for a slot
+    if (!this.#cacheGeneratedKeys) {
+      return this.#schedule(() => {
+        this.#stats.kmsCalls.generate++;
+        return this.#inner.generateKey(keyName, contextCopy);
+      }, true);
+    }
+    const epoch = this.#epoch;
     const dataKey = await this.#schedule(() => {
       this.#stats.kmsCalls.generate++;
       return this.#inner.generateKey(keyName, contextCopy);
