@@ -194,6 +194,40 @@ test('cleanObjectPath = Go path.Join(bucket, object)', () => {
   for (const [bucket, object, expected] of cases) assert.equal(cleanObjectPath(bucket, object), expected, `${bucket} + ${object}`);
 });
 
+/** Go's path.Join(bucket, object), written independently: split on '/', resolve '.' and '..' with a stack. */
+function referenceJoin(bucket: string, object: string): string {
+  const joined = [bucket, object].filter((element) => element !== '').join('/');
+  if (joined === '') return '';
+  const rooted = joined.startsWith('/');
+  const stack: string[] = [];
+  for (const element of joined.split('/')) {
+    if (element === '' || element === '.') continue;
+    if (element === '..') {
+      if (stack.length > 0 && stack[stack.length - 1] !== '..') stack.pop();
+      else if (!rooted) stack.push('..');
+      continue;
+    }
+    stack.push(element);
+  }
+  const cleaned = (rooted ? '/' : '') + stack.join('/');
+  return cleaned === '' ? '.' : cleaned;
+}
+
+test('cleanObjectPath agrees with an independent path.Join on random names of /, ., a and é (its fast path included)', () => {
+  const alphabet = ['/', '.', 'a', 'é'];
+  let seed = 12345;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const word = (maxLength: number): string => Array.from({ length: next(maxLength + 1) }, () => alphabet[next(alphabet.length)]!).join('');
+  for (let i = 0; i < 20000; i++) {
+    const bucket = i % 10 === 0 ? word(3) : 'bucket';
+    const object = word(9);
+    assert.equal(cleanObjectPath(bucket, object), referenceJoin(bucket, object), JSON.stringify([bucket, object]));
+  }
+});
+
 test('canonical context JSON: Go encoding/json with HTML escaping, sorted keys, {} for empty', () => {
   const json = (context: Record<string, string>): string => canonicalContextJson(context).toString('utf8');
   assert.equal(json({}), '{}');

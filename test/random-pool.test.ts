@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { secureRandomBytes } from '../workers/random-pool.ts';
+import { secureRandomBytes, secureRandomFill } from '../workers/random-pool.ts';
 
 test('every result has the asked size and an ArrayBuffer of its own', () => {
   for (const sizeBytes of [0, 1, 8, 12, 32, 255, 256, 257, 4096, 10_000]) {
@@ -46,4 +46,22 @@ test('the bits are balanced and every byte value occurs', () => {
   assert.ok(Math.abs(share - 0.5) < 0.005, `share of one bits ${share}`);
   // 1024 expected per value; a fair source stays far inside ±25%
   assert.ok(counts.every((count) => count > 768 && count < 1280), `byte value counts ${Math.min(...counts)}..${Math.max(...counts)}`);
+});
+
+test('secureRandomFill writes exactly its target (a view into a larger buffer too) and never repeats the pool\'s bytes', () => {
+  const seen = new Set<string>();
+  for (let index = 0; index < 5_000; index++) {
+    const sizeBytes = index % 4 === 0 ? 12 : index % 4 === 1 ? 16 : index % 4 === 2 ? 32 : 300; // 300: past the pool
+    const outer = Buffer.alloc(sizeBytes + 8, 0xee);
+    const target = outer.subarray(4, 4 + sizeBytes);
+    assert.equal(secureRandomFill(target), target);
+    assert.ok(outer.subarray(0, 4).equals(Buffer.alloc(4, 0xee)) && outer.subarray(4 + sizeBytes).equals(Buffer.alloc(4, 0xee)), 'bytes outside the target untouched');
+    const hex = target.subarray(0, 12).toString('hex');
+    assert.ok(!seen.has(hex), `fill ${index} repeats an earlier value`);
+    seen.add(hex);
+  }
+  // Fills and whole results come from the same pool without overlap.
+  const a = secureRandomFill(Buffer.alloc(32));
+  const b = secureRandomBytes(32);
+  assert.ok(!a.equals(b));
 });

@@ -15,7 +15,7 @@
 
 import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 import { nativeGcm, type NativeGcm } from './native-gcm.ts';
-import { secureRandomBytes } from './random-pool.ts';
+import { secureRandomBytes, secureRandomFill } from './random-pool.ts';
 
 export const darePayloadBytesMax = 65536;
 export const dareHeaderBytes = 16;
@@ -400,9 +400,12 @@ export function openPackagesInto(
   return { plaintextBytes: written, final: opener.finalSeen, nonce: opener.nonce ?? Buffer.alloc(0) };
 }
 
-/** A random stream nonce (flag bit cleared, as it appears in non-final headers). */
-export function randomDareNonce(): Buffer {
-  const nonce = secureRandomBytes(dareNonceBytes);
+/**
+ * A random stream nonce (flag bit cleared, as it appears in non-final headers), in a Buffer of its own or
+ * written into `into` (its first dareNonceBytes) for a nonce that is only copied into a header.
+ */
+export function randomDareNonce(into?: Buffer): Buffer {
+  const nonce = into === undefined ? secureRandomBytes(dareNonceBytes) : secureRandomFill(into.subarray(0, dareNonceBytes));
   nonce[0]! &= ~finalFlag;
   return nonce;
 }

@@ -19,14 +19,23 @@ let offset = poolBytes; // empty until first use
 /** `sizeBytes` cryptographically secure random bytes, in a Buffer with memory of its own. */
 export function secureRandomBytes(sizeBytes: number): Buffer {
   if (sizeBytes > pooledMaxBytes) return randomBytes(sizeBytes);
+  // Its own ArrayBuffer, as randomBytes gives: a key must not share a slab with unrelated small Buffers.
+  return secureRandomFill(Buffer.allocUnsafeSlow(sizeBytes));
+}
+
+/**
+ * Fill `target` with cryptographically secure random bytes and return it: for randomness that goes straight
+ * into a larger buffer (an IV inside a ciphertext) or a scratch, without a Buffer of its own.
+ */
+export function secureRandomFill<T extends Uint8Array>(target: T): T {
+  const sizeBytes = target.length;
+  if (sizeBytes > pooledMaxBytes) return randomFillSync(target);
   if (offset + sizeBytes > poolBytes) {
     randomFillSync(pool);
     offset = 0;
   }
-  // Its own ArrayBuffer, as randomBytes gives: a key must not share a slab with unrelated small Buffers.
-  const out = Buffer.allocUnsafeSlow(sizeBytes);
-  pool.copy(out, 0, offset, offset + sizeBytes);
+  pool.copy(target, 0, offset, offset + sizeBytes);
   pool.fill(0, offset, offset + sizeBytes);
   offset += sizeBytes;
-  return out;
+  return target;
 }

@@ -6,7 +6,7 @@
 //   OEK ─ part keys (multipart data), ETag key (sealed ETags)
 
 import { hmacSha256, hmacSha256Into, sha256 } from './sha256.ts';
-import { secureRandomBytes } from '../../workers/random-pool.ts';
+import { secureRandomBytes, secureRandomFill } from '../../workers/random-pool.ts';
 import { DareError, dareKeyBytes, dareNonceBytes, openPackages, randomDareNonce, sealPackages } from '../../workers/dare.ts';
 
 export type SseDomain = 'SSE-S3' | 'SSE-KMS' | 'SSE-C';
@@ -41,6 +41,9 @@ function assertInvariant(condition: boolean, message: string): asserts condition
 function assertKeyBytes(name: string, key: Uint8Array): void {
   assertInvariant(key.length === dareKeyBytes, `${name} must be ${dareKeyBytes} bytes, got ${key.length}`);
 }
+
+/** A path element that Go's path.Clean would change: '//', a '.' or '..' element, a leading or trailing '/'. */
+const uncleanPathPattern = /\/\/|(?:^|\/)\.{1,2}(?:\/|$)|^\/|\/$/;
 
 /** Go's path.Clean (lexical; the result never ends in '/' except for the root). */
 function goPathClean(path: string): string {
@@ -88,6 +91,11 @@ function goPathClean(path: string): string {
  * object written as `a//b` unseals as `a/b` (that is MinIO's behaviour, kept for compatibility).
  */
 export function cleanObjectPath(bucket: string, object: string): string {
+  if (bucket !== '' && object !== '') {
+    const joined = `${bucket}/${object}`;
+    // Nothing for Clean to do (the usual name): no empty, '.' or '..' element and no trailing '/'.
+    if (!uncleanPathPattern.test(joined)) return joined;
+  }
   const elements = [bucket, object];
   const first = elements.findIndex((element) => element !== '');
   if (first === -1) return '';
@@ -97,10 +105,19 @@ export function cleanObjectPath(bucket: string, object: string): string {
 /** New OEK = HMAC-SHA256(EK, "object-encryption-key generation" ‖ 32 random bytes). */
 export function generateObjectKey(externalKey: Buffer, random?: Buffer): Buffer {
   assertKeyBytes('external key', externalKey);
-  const randomValue = random ?? secureRandomBytes(32);
-  assertInvariant(randomValue.length === 32, 'object key randomness must be 32 bytes');
-  return hmacSha256(externalKey, objectKeyGenerationLabel, randomValue);
+  if (random !== undefined) {
+    assertInvariant(random.length === 32, 'object key randomness must be 32 bytes');
+    return hmacSha256(externalKey, objectKeyGenerationLabel, random);
+  }
+  try {
+    return hmacSha256(externalKey, objectKeyGenerationLabel, secureRandomFill(objectKeyRandomScratch));
+  } finally {
+    objectKeyRandomScratch.fill(0);
+  }
 }
+
+/** The random input of the object key being generated (synchronously), wiped right after. */
+const objectKeyRandomScratch = Buffer.alloc(32);
 
 /** KEK = HMAC-SHA256(EK, IV ‖ domain ‖ "DAREv2-HMAC-SHA256" ‖ path.Join(bucket, object)). */
 export function deriveKek(externalKey: Buffer, iv: Buffer, domain: SseDomain, bucket: string, object: string): Buffer {
@@ -115,6 +132,8 @@ function deriveKekInto(out: Buffer, externalKey: Buffer, iv: Buffer, domain: Sse
 
 /** The KEK of the seal/unseal in progress (both synchronous), wiped right after: no Buffer per object key. */
 const kekScratch = Buffer.alloc(objectKeyBytes);
+/** The nonce of the object-key seal in progress; sealPackages copies it into the sealed key's header. */
+const sealNonceScratch = Buffer.alloc(dareNonceBytes);
 
 /** Seal the OEK under the KEK as one final DARE v2 package with a random nonce: 64 bytes. */
 export function sealObjectKey(
@@ -129,7 +148,7 @@ export function sealObjectKey(
   const sealIv = iv ?? secureRandomBytes(sealIvBytes);
   let sealedKey: Buffer;
   try {
-    sealedKey = sealPackages(deriveKekInto(kekScratch, externalKey, sealIv, domain, bucket, object), randomDareNonce(), 0, objectKey, true);
+    sealedKey = sealPackages(deriveKekInto(kekScratch, externalKey, sealIv, domain, bucket, object), randomDareNonce(sealNonceScratch), 0, objectKey, true);
   } finally {
     kekScratch.fill(0);
   }

@@ -21,7 +21,7 @@ import { createFileExclusive, isErrnoCode, mkdirsDurable, readSmallFile } from '
 import { systemDirName } from '../paths.ts';
 import { hmacSha256Into } from '../crypto/sha256.ts';
 import { nativeGcm } from '../../workers/native-gcm.ts';
-import { secureRandomBytes } from '../../workers/random-pool.ts';
+import { secureRandomBytes, secureRandomFill } from '../../workers/random-pool.ts';
 import { dataKeySizeBytes, KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
 
 export const masterKeySizeBytes = 32;
@@ -87,30 +87,41 @@ export function sealSecretKeyCiphertext(
   keyType: SecretKeyType,
   plaintext: Buffer,
   associatedData: Buffer,
-  random: { readonly iv: Buffer; readonly nonce: Buffer } = { iv: secureRandomBytes(ivSizeBytes), nonce: secureRandomBytes(nonceSizeBytes) },
+  random?: { readonly iv: Buffer; readonly nonce: Buffer },
 ): Buffer {
   if (masterKey.length !== masterKeySizeBytes) throw new Error('secret key: master key must be 32 bytes');
-  if (random.iv.length !== ivSizeBytes || random.nonce.length !== nonceSizeBytes) throw new Error('secret key: bad iv/nonce size');
-  const key = sealingKey(masterKey, keyType, random.iv);
+  if (random !== undefined && (random.iv.length !== ivSizeBytes || random.nonce.length !== nonceSizeBytes)) throw new Error('secret key: bad iv/nonce size');
+  // The IV and nonce are drawn straight into their place at the end of the ciphertext.
+  const out = Buffer.allocUnsafe(plaintext.length + sealOverheadBytes);
+  const tagStart = plaintext.length;
+  const ivStart = tagStart + tagSizeBytes;
+  const iv = out.subarray(ivStart, ivStart + ivSizeBytes);
+  const nonce = out.subarray(ivStart + ivSizeBytes);
+  if (random === undefined) {
+    secureRandomFill(iv);
+    secureRandomFill(nonce);
+  } else {
+    random.iv.copy(iv);
+    random.nonce.copy(nonce);
+  }
+  const key = sealingKey(masterKey, keyType, iv);
   try {
     if (keyType === 'AES256' && nativeGcm !== undefined) {
       // Same bytes as node:crypto's, without its cipher object (a third of an SSE-S3 PUT's KMS cost).
-      const out = Buffer.allocUnsafe(plaintext.length + sealOverheadBytes);
-      const tagStart = plaintext.length;
-      nativeGcm.seal(key, random.nonce, associatedData, plaintext, out.subarray(0, tagStart), out.subarray(tagStart, tagStart + tagSizeBytes));
-      random.iv.copy(out, tagStart + tagSizeBytes);
-      random.nonce.copy(out, tagStart + tagSizeBytes + ivSizeBytes);
+      nativeGcm.seal(key, nonce, associatedData, plaintext, out.subarray(0, tagStart), out.subarray(tagStart, ivStart));
       return out;
     }
     const options = { authTagLength: tagSizeBytes };
     const cipher =
       keyType === 'AES256'
-        ? createCipheriv('aes-256-gcm', key, random.nonce, options)
-        : createCipheriv('chacha20-poly1305', key, random.nonce, options);
+        ? createCipheriv('aes-256-gcm', key, nonce, options)
+        : createCipheriv('chacha20-poly1305', key, nonce, options);
     cipher.setAAD(associatedData);
     const body = cipher.update(plaintext);
     cipher.final();
-    return Buffer.concat([body, cipher.getAuthTag(), random.iv, random.nonce]);
+    body.copy(out, 0);
+    cipher.getAuthTag().copy(out, tagStart);
+    return out;
   } finally {
     key.fill(0);
   }
