@@ -1,10 +1,13 @@
 // Per-byte hash kernels on 1 MiB: the ETag MD5, the signed-payload SHA-256, the bitrot/S3 checksum CRC32C
-// and xxh3-128, each from every library we have (node:crypto, hash-wasm, @node-rs/crc32, node:zlib).
+// and xxh3-128, each from every library we have (node:crypto, hash-wasm, @node-rs/crc32, node:zlib). And the
+// per-request one-shots of SigV4 and the SSE key derivations, where the call costs more than the bytes:
+// node:crypto's Hash/Hmac objects against engine/crypto/sha256.ts (native/hash.c when built).
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { crc32 as rsCrc32, crc32c as rsCrc32c } from '@node-rs/crc32';
 import { createCRC32, createMD5, createSHA256, createXXHash128 } from 'hash-wasm';
+import { hmacSha256, nativeHashStatus, sha256 } from '../../engine/crypto/sha256.ts';
 import { must, mebibyte, type KernelSpec } from './harness.ts';
 
 export async function hashKernels(): Promise<KernelSpec[]> {
@@ -23,8 +26,19 @@ export async function hashKernels(): Promise<KernelSpec[]> {
   must(Number.parseInt(wasm(wasmCrc32c), 16) === rsCrc32c(data), 'hash-wasm CRC32C = @node-rs/crc32');
   must(Number.parseInt(wasm(wasmCrc32), 16) === rsCrc32(data), 'hash-wasm CRC32 = @node-rs/crc32');
   const zlibCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
+  // A SigV4 canonical request's size, and a KEK derivation's inputs (32-byte key, IV, domain, algorithm, path).
+  const canonical = `PUT\n/bucket/prefix/object-1\n\nhost:127.0.0.1:9000\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:20261128T000000Z\n${'x'.repeat(180)}`;
+  const key = randomBytes(32);
+  const iv = randomBytes(32);
+  must(sha256(canonical).equals(createHash('sha256').update(canonical).digest()), 'one-shot SHA-256 = node:crypto');
+  must(hmacSha256(key, iv, 'SSE-S3', 'DAREv2-HMAC-SHA256', 'bucket/prefix/object').equals(createHmac('sha256', key).update(iv).update('SSE-S3').update('DAREv2-HMAC-SHA256').update('bucket/prefix/object').digest()), 'one-shot HMAC = node:crypto');
+  const oneShot = nativeHashStatus.startsWith('native') ? 'native/hash.c' : 'fallback: node:crypto';
   let sink = 0;
   const specs: KernelSpec[] = [
+    { group, name: `SHA-256 of a ${canonical.length} B canonical request (node:crypto)`, fn: () => { sink += createHash('sha256').update(canonical).digest()[0]!; } },
+    { group, name: `SHA-256 of a ${canonical.length} B canonical request (one-shot, ${oneShot})`, fn: () => { sink += sha256(canonical)[0]!; } },
+    { group, name: 'HMAC-SHA256 of a KEK derivation, 4 parts (node:crypto)', fn: () => { sink += createHmac('sha256', key).update(iv).update('SSE-S3').update('DAREv2-HMAC-SHA256').update('bucket/prefix/object').digest()[0]!; } },
+    { group, name: `HMAC-SHA256 of a KEK derivation, 4 parts (one-shot, ${oneShot})`, fn: () => { sink += hmacSha256(key, iv, 'SSE-S3', 'DAREv2-HMAC-SHA256', 'bucket/prefix/object')[0]!; } },
     { group, name: 'MD5 1 MiB (node:crypto)', bytes: mebibyte, fn: () => { sink += createHash('md5').update(data).digest()[0]!; } },
     { group, name: 'MD5 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmMd5).length; } },
     { group, name: 'SHA-256 1 MiB (node:crypto)', bytes: mebibyte, fn: () => { sink += createHash('sha256').update(data).digest()[0]!; } },
