@@ -203,8 +203,12 @@ export interface LoanedBlock {
   release(): void;
 }
 
-/** Blocks read ahead of the consumer by readBlocks. */
-const readAheadBlocks = 2;
+/**
+ * Blocks readBlocks keeps in flight ahead of the consumer, once started: the first read goes out alone (the time to
+ * first byte is one read), then one more with each block handed over, up to this many. An encrypted GET's blocks
+ * wait for the disk and then for a pool thread to open them; two reads ahead left the disk idle in between.
+ */
+const readAheadBlocks = 4;
 /** Buffers one readBlocks stream may hold, read ahead and lent together. */
 export const blockLoansMax = 8;
 /** Buffers of the `blockBytes` pool in use (read ahead or lent): tests check that every exit gives them back. */
@@ -215,9 +219,9 @@ export function blockBuffersInUse(blockBytes: number): number {
 /**
  * Bytes [position, stopPosition) of the file behind `handle` as consecutive blocks of `blockBytes` (the last
  * one shorter), each read into a buffer of its own that is lent to the consumer until it calls release(): a
- * pool thread can then open a DARE block where the disk put it, with no copy on the event loop. Two blocks are
- * read ahead; at most `loansMax` buffers are held at once (read ahead + lent), beyond that the stream waits for
- * a release. Blocks are read with O_DIRECT (the page-aligned window around each block) where the filesystem
+ * pool thread can then open a DARE block where the disk put it, with no copy on the event loop. Up to four
+ * blocks are read ahead (one at first: see readAheadBlocks); at most `loansMax` buffers are held at once (read
+ * ahead + lent), beyond that the stream waits for a release. Blocks are read with O_DIRECT (the page-aligned window around each block) where the filesystem
  * allows it, else through the page cache into the same buffers. The memory is shared (SharedArrayBuffer).
  */
 export async function* readBlocks(
@@ -267,8 +271,10 @@ export async function* readBlocks(
   let nextStart = position;
   let lent = 0;
   let wakeOnRelease: (() => void) | undefined;
+  let handedOver = 0;
   const startReads = (): void => {
-    while (inFlight.length < readAheadBlocks && nextStart < stopPosition && lent + inFlight.length < loansMax) {
+    const depth = Math.min(readAheadBlocks, 1 + handedOver);
+    while (inFlight.length < depth && nextStart < stopPosition && lent + inFlight.length < loansMax) {
       const end = Math.min(stopPosition, nextStart + blockBytes);
       const buffer = take();
       const reading = readBlock(buffer, nextStart, end);
@@ -294,6 +300,7 @@ export async function* readBlocks(
         throw error;
       }
       lent++;
+      handedOver++;
       let released = false;
       const block: LoanedBlock = {
         bytes: head.buffer.subarray(offset, offset + head.lengthBytes),

@@ -124,6 +124,32 @@ describe('readBlocks', () => {
     }
   });
 
+  it('reads ahead one block at first (the first byte waits for one read), one more per block handed over, up to 4', async () => {
+    const large = Buffer.concat([source, source]); // 12 MiB: more blocks than read-ahead and loans together
+    const filePath = await newFile(large);
+    const handle = await fs.open(filePath, 'r');
+    try {
+      const inUseBefore = blockBuffersInUse(cipherBlockBytes);
+      const iterator = readBlocks(handle, 0, large.length, cipherBlockBytes, () => new ShortFileError())[Symbol.asyncIterator]();
+      const held: LoanedBlock[] = [];
+      const inUse: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const next = await iterator.next();
+        assert.equal(next.done, false);
+        held.push(next.value as LoanedBlock);
+        inUse.push(blockBuffersInUse(cipherBlockBytes) - inUseBefore);
+      }
+      // lent + reading: 1+2, 2+3, 3+4, 4+4 (the read-ahead cap), 5+3 (the 8-buffer loan cap)
+      assert.deepEqual(inUse, [3, 5, 7, 8, 8]);
+      held.forEach((block, i) => assert.ok(block.bytes.equals(large.subarray(i * cipherBlockBytes, (i + 1) * cipherBlockBytes)), `block ${i}`));
+      for (const block of held) block.release();
+      await iterator.return?.(undefined);
+      assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every buffer given back');
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('gives buffers back when the consumer stops early or throws, and reports a short file', async () => {
     const filePath = await newFile(source.subarray(0, 3 * MiB));
     const handle = await fs.open(filePath, 'r');
