@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "napi_errors.h"
 #include "vaes_gcm.h"
 
 #include <openssl/crypto.h>
@@ -80,31 +81,9 @@ static void instance_free(napi_env env, void *data, void *hint) {
   OPENSSL_free(instance);
 }
 
-typedef enum { PLAIN_ERROR, TYPE_ERROR, RANGE_ERROR } error_kind;
-
-// Throws unless a JS exception is already pending (a failed napi call may have raised one).
-static void throw_error(napi_env env, error_kind kind, const char *code, const char *message) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
-  if (kind == TYPE_ERROR) {
-    napi_throw_type_error(env, code, message);
-  } else if (kind == RANGE_ERROR) {
-    napi_throw_range_error(env, code, message);
-  } else {
-    napi_throw_error(env, code, message);
-  }
-}
-
-// An OpenSSL call returned failure: throw with OpenSSL's reason, and leave its error queue empty for
-// node:crypto, which shares it on this thread.
+// An OpenSSL call returned failure: throw with OpenSSL's reason (native/napi_errors.h).
 static void throw_openssl(napi_env env, const char *what) {
-  char reason[256] = "no OpenSSL error queued";
-  unsigned long code = ERR_peek_last_error();
-  if (code != 0) ERR_error_string_n(code, reason, sizeof reason);
-  ERR_clear_error();
-  char message[400];
-  snprintf(message, sizeof message, "coffer_gcm: %s failed: %s", what, reason);
-  throw_error(env, PLAIN_ERROR, "ERR_COFFER_GCM_OPENSSL", message);
+  throw_openssl_failure(env, "ERR_COFFER_GCM_OPENSSL", "coffer_gcm", what);
 }
 
 // A Uint8Array argument (`name` is for the messages); `required` is its exact length, or SIZE_MAX for any.

@@ -33,6 +33,8 @@
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
 
+#include "napi_errors.h"
+
 #if !defined(OPENSSL_VERSION_MAJOR) || OPENSSL_VERSION_MAJOR < 3
 #error "coffer_hash needs the OpenSSL 3 headers of the Node it is built for"
 #endif
@@ -64,27 +66,9 @@ static void instance_free(napi_env env, void *data, void *hint) {
   OPENSSL_free(instance);
 }
 
-static void throw_unless_pending(napi_env env, int kind, const char *code, const char *message) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
-  if (kind == 1) {
-    napi_throw_type_error(env, code, message);
-  } else if (kind == 2) {
-    napi_throw_range_error(env, code, message);
-  } else {
-    napi_throw_error(env, code, message);
-  }
-}
-
-// An OpenSSL call failed: throw with its reason, and leave its error queue empty for node:crypto.
+// An OpenSSL call failed: throw with its reason (native/napi_errors.h).
 static void throw_openssl(napi_env env, const char *what) {
-  char reason[256] = "no OpenSSL error queued";
-  unsigned long code = ERR_peek_last_error();
-  if (code != 0) ERR_error_string_n(code, reason, sizeof reason);
-  ERR_clear_error();
-  char message[400];
-  snprintf(message, sizeof message, "coffer_hash: %s failed: %s", what, reason);
-  throw_unless_pending(env, 0, "ERR_COFFER_HASH_OPENSSL", message);
+  throw_openssl_failure(env, "ERR_COFFER_HASH_OPENSSL", "coffer_hash", what);
 }
 
 // A Uint8Array or a string (UTF-8 into `scratch` when it fits, else a malloc'd copy in view->owned).
@@ -99,7 +83,7 @@ static bool get_part(napi_env env, napi_value value, const char *name, char *scr
     if (length + 1 > scratch_bytes) {
       view->owned = malloc(length + 1);
       if (view->owned == NULL) {
-        throw_unless_pending(env, 0, "ERR_COFFER_HASH_MEMORY", "coffer_hash: out of memory");
+        throw_error(env, PLAIN_ERROR, "ERR_COFFER_HASH_MEMORY", "coffer_hash: out of memory");
         return false;
       }
       target = (char *)view->owned;
@@ -108,7 +92,7 @@ static bool get_part(napi_env env, napi_value value, const char *name, char *scr
     if (napi_get_value_string_utf8(env, value, target, length + 1, &copied) != napi_ok || copied != length) {
       free(view->owned);
       view->owned = NULL;
-      throw_unless_pending(env, 0, "ERR_COFFER_HASH_STRING", "coffer_hash: a string changed length while being read");
+      throw_error(env, PLAIN_ERROR, "ERR_COFFER_HASH_STRING", "coffer_hash: a string changed length while being read");
       return false;
     }
     view->data = (const uint8_t *)target;
@@ -124,7 +108,7 @@ static bool get_part(napi_env env, napi_value value, const char *name, char *scr
   if (!is_typed_array || array_type != napi_uint8_array || (length > 0 && data == NULL)) {
     char message[128];
     snprintf(message, sizeof message, "%s must be a string, a Uint8Array or a Buffer", name);
-    throw_unless_pending(env, 1, "ERR_INVALID_ARG_TYPE", message);
+    throw_error(env, TYPE_ERROR, "ERR_INVALID_ARG_TYPE", message);
     return false;
   }
   view->data = data;
@@ -140,11 +124,11 @@ static bool get_out(napi_env env, napi_value value, uint8_t **out) {
   void *data = NULL;
   if (is_typed_array && napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok) return false;
   if (!is_typed_array || type != napi_uint8_array) {
-    throw_unless_pending(env, 1, "ERR_INVALID_ARG_TYPE", "out must be a Uint8Array or Buffer");
+    throw_error(env, TYPE_ERROR, "ERR_INVALID_ARG_TYPE", "out must be a Uint8Array or Buffer");
     return false;
   }
   if (length < DIGEST_BYTES || data == NULL) {
-    throw_unless_pending(env, 2, "ERR_OUT_OF_RANGE", "out must hold at least 32 bytes");
+    throw_error(env, RANGE_ERROR, "ERR_OUT_OF_RANGE", "out must hold at least 32 bytes");
     return false;
   }
   *out = data;
@@ -170,16 +154,16 @@ static napi_value run(napi_env env, napi_callback_info info, bool keyed) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
   size_t fixed = keyed ? 2 : 1;
   if (argc < fixed) {
-    throw_unless_pending(env, 1, "ERR_MISSING_ARGS", keyed ? "expected (out, key, ...parts)" : "expected (out, ...parts)");
+    throw_error(env, TYPE_ERROR, "ERR_MISSING_ARGS", keyed ? "expected (out, key, ...parts)" : "expected (out, ...parts)");
     return NULL;
   }
   if (argc > PARTS_MAX + fixed) {
-    throw_unless_pending(env, 2, "ERR_OUT_OF_RANGE", "at most 8 parts");
+    throw_error(env, RANGE_ERROR, "ERR_OUT_OF_RANGE", "at most 8 parts");
     return NULL;
   }
   hash_instance *instance = data;
   if (instance == NULL || instance->ctx == NULL || instance->md == NULL) {
-    throw_unless_pending(env, 0, "ERR_COFFER_HASH_STATE", "coffer_hash: addon instance not initialised");
+    throw_error(env, PLAIN_ERROR, "ERR_COFFER_HASH_STATE", "coffer_hash: addon instance not initialised");
     return NULL;
   }
   uint8_t *out = NULL;
