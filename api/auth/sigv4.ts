@@ -11,7 +11,7 @@
 // query component to bytes, then re-encode with the one AWS rule, so equivalent spellings (%7E vs ~, %2b vs
 // %2B, raw UTF-8 vs %XX) verify identically.
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { hmacSha256, sha256 } from '../../engine/crypto/sha256.ts';
 import { S3Error } from '../errors.ts';
 import { accessKeyIdLengthMax, type CredentialStore } from './credentials.ts';
@@ -117,7 +117,7 @@ const secretTags = new Map<string, string>();
 function secretTagOf(secretAccessKey: string): string {
   let tag = secretTags.get(secretAccessKey);
   if (tag === undefined) {
-    tag = createHmac('sha256', cacheKeySalt).update(secretAccessKey).digest('base64');
+    tag = hmacSha256(cacheKeySalt, secretAccessKey).toString('base64');
     if (secretTags.size >= signingKeyCacheEntriesMax) secretTags.clear();
     secretTags.set(secretAccessKey, tag);
   }

@@ -204,18 +204,12 @@ export class CachingKms implements Kms {
     this.#assertOpen();
     if (!Buffer.isBuffer(context)) return this.#inner.generateKey(keyName, context); // the inner Kms rejects it
     const contextCopy = Buffer.from(context); // the caller may reuse its buffer while we wait for a slot
-    if (!this.#cacheGeneratedKeys) {
-      return this.#schedule(() => {
-        this.#stats.kmsCalls.generate++;
-        return this.#inner.generateKey(keyName, contextCopy);
-      }, true);
-    }
     const epoch = this.#epoch;
     const dataKey = await this.#schedule(() => {
       this.#stats.kmsCalls.generate++;
       return this.#inner.generateKey(keyName, contextCopy);
     }, true);
-    if (epoch === this.#epoch && Buffer.isBuffer(dataKey.ciphertext)) {
+    if (this.#cacheGeneratedKeys && epoch === this.#epoch && Buffer.isBuffer(dataKey.ciphertext)) {
       this.#insert(entryId(keyName, dataKey.ciphertext, contextCopy), dataKey.plaintext);
     }
     return dataKey;
