@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { rawRequest } from './helpers/raw.ts';
 import { accessKey, removeDir, repoRoot, secretKey, startServer, type TestServer } from './helpers/server.ts';
 
 const run = promisify(execFile);
@@ -22,9 +23,11 @@ interface CompareJson {
   kind: string;
   cases: { name: string; sse: string; serverPid?: number }[];
   steps: { label: string; objects: number; requests: number }[];
-  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number } }[];
+  cleanup: 'round' | 'end';
+  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number; monotonicStartSeconds: number; monotonicEndSeconds: number } }[];
+  cleanups: { round: number; case: string; phase: { succeeded: number; errors: number; monotonicStartSeconds: number } }[];
   summary: { step: string; case: string; mibPerSecond: { median: number } }[];
-  ratios: { step: string; case: string; baseline: string; throughput: number; pairedThroughput: { median: number } }[];
+  ratios: { step: string; case: string; baseline: string; throughput: number; pairedThroughput: { median: number; min: number; max: number }; pairedInterval: { low: number; high: number; confidence: number } }[];
   errors: number;
 }
 
@@ -115,6 +118,51 @@ describe('coffer bench compare', () => {
       assert.equal(ratio.baseline, 'plain');
       assert.ok(Number.isFinite(ratio.throughput) && ratio.throughput > 0, `${ratio.step} ratio ${ratio.throughput}`);
       assert.ok(Number.isFinite(ratio.pairedThroughput.median) && ratio.pairedThroughput.median > 0);
+      // two rounds: the interval is the whole range, at the 50% two values give
+      assert.deepEqual(ratio.pairedInterval, { low: ratio.pairedThroughput.min, high: ratio.pairedThroughput.max, confidence: 0.5 });
+    }
+    assert.match(stdout, /\[[0-9.]+–[0-9.]+ @50%\]/, 'the ratio lines carry the interval');
+    // the default cleanup deletes each round's objects before the next round starts
+    assert.equal(report.cleanup, 'round');
+    const round2Start = Math.min(...report.runs.filter((r) => r.round === 2).map((r) => r.measured.monotonicStartSeconds));
+    const round1Cleanups = report.cleanups.filter((c) => c.round === 1);
+    assert.equal(round1Cleanups.length, 4, 'two sizes (64 KiB, 4 KiB) per case');
+    for (const c of round1Cleanups) assert.ok(c.phase.monotonicStartSeconds < round2Start, 'round 1 cleaned up before round 2');
+  });
+
+  it('with --cleanup end keeps every round\'s objects until the run ends, then deletes them all', async () => {
+    const endOut = await mkdtemp(path.join(tmpdir(), 'coffer-bench-compare-end-'));
+    try {
+      await run(process.execPath, [
+        '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
+        '--case', `plain=${server.endpoint}`, '--case', `sse-s3=${server.endpoint},sse=s3`, '--bucket', 'compare-end',
+        '--workload', 'put:4KiB*5,get:4KiB*5/8', '--rounds', '3', '--concurrency', '2', '--cleanup', 'end',
+        '--out', endOut, '--no-progress', '--json',
+      ], {
+        cwd: repoRoot,
+        env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey },
+        timeout: 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const jsonName = (await readdir(endOut)).find((name) => name.endsWith('.json'))!;
+      const endReport = JSON.parse(await readFile(path.join(endOut, jsonName), 'utf8')) as CompareJson;
+      assert.equal(endReport.errors, 0);
+      assert.equal(endReport.cleanup, 'end');
+      assert.equal(endReport.runs.length, 3 * 2 * 2);
+      const lastRunEnd = Math.max(...endReport.runs.map((r) => r.measured.monotonicEndSeconds));
+      assert.deepEqual(endReport.cleanups.map((c) => `${c.round} ${c.case}`).sort(), ['1 plain', '1 sse-s3', '2 plain', '2 sse-s3', '3 plain', '3 sse-s3']);
+      for (const c of endReport.cleanups) {
+        assert.ok(c.phase.monotonicStartSeconds >= lastRunEnd, `round ${c.round} ${c.case} cleaned up after the last measured step`);
+        assert.equal(c.phase.succeeded, 5, 'every object of the round deleted');
+        assert.equal(c.phase.errors, 0);
+      }
+      // the server holds nothing the run created: the bucket lists empty
+      const listing = await rawRequest(server.endpoint, { method: 'GET', path: '/compare-end', query: { 'list-type': '2' } });
+      assert.equal(listing.status, 200, listing.body);
+      assert.match(listing.body, /<KeyCount>0<\/KeyCount>/);
+      assert.doesNotMatch(listing.body, /<Contents>/);
+    } finally {
+      await rm(endOut, { recursive: true, force: true });
     }
   });
 
@@ -157,6 +205,27 @@ describe('coffer bench compare', () => {
     } finally {
       await rm(profileDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the paired ratio\'s confidence interval', () => {
+  it('brackets the median by order statistics with the binomial coverage', async () => {
+    const { medianInterval } = await import(pathToFileURL(path.join(repoRoot, 'bench', 'compare', 'command.ts')).href) as typeof import('../bench/compare/command.ts');
+    const ten = [0.95, 0.81, 0.9, 0.88, 1.02, 0.93, 0.7, 0.91, 0.89, 0.97];
+    // n = 10: the 2nd and 9th smallest, 1 − 2·11/1024
+    assert.deepEqual(medianInterval(ten), { low: 0.81, high: 0.97, confidence: 1 - 22 / 1024 });
+    // n = 5 cannot reach 95%: min–max at 1 − 2/32
+    assert.deepEqual(medianInterval([3, 1, 2, 5, 4]), { low: 1, high: 5, confidence: 1 - 2 / 32 });
+    // n = 20: P(Bin(20, ½) ≤ 5) = 0.0207 ≤ 0.025 < P(≤ 6): the 6th and 15th
+    const twenty = Array.from({ length: 20 }, (_, i) => 20 - i);
+    const interval = medianInterval(twenty);
+    assert.equal(interval.low, 6);
+    assert.equal(interval.high, 15);
+    assert.ok(Math.abs(interval.confidence - (1 - 2 * 21700 / 1048576)) < 1e-12, `${interval.confidence}`);
+    // a lower level narrows it: the 3rd and 8th, 1 − 2·56/1024
+    assert.deepEqual(medianInterval(ten, 0.8), { low: 0.88, high: 0.95, confidence: 1 - 112 / 1024 });
+    assert.equal(medianInterval([]).confidence, 0);
+    assert.deepEqual(medianInterval([7]), { low: 7, high: 7, confidence: 0 });
   });
 });
 

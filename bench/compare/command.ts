@@ -11,7 +11,10 @@
 // OBJECTS new objects; get and stat steps make REQUESTS requests (default OBJECTS) over the OBJECTS objects
 // the case stored at that size in this round (uploading the missing ones first, unmeasured). More requests
 // than objects lengthen a step whose objects are read in a fraction of a second, where one burst of the
-// machine's background work would otherwise decide the round. Every round ends by deleting what it created.
+// machine's background work would otherwise decide the round. Every round ends by deleting what it created, or
+// with --cleanup end the whole run does, once: then no step runs in the wake of a mass delete (on ext4 without
+// a journal, new inodes skip the ones deleted in the last 30 s, which cost a small PUT up to a fifth of its
+// CPU, bench/RESULTS.md), at the price of disk space for every round's objects.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -46,13 +49,18 @@ const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..',
 
 export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=none|s3|kms[:KEY]|c][,pid=PID][,bucket=B][,access-key=K][,secret-key=S][,insecure][,ca=FILE]
          --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS],… [--rounds 3] [--concurrency 8] [--duration 30s]
+         [--cleanup round|end]
          [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
          [--out DIR] [--name LABEL] [--json] [--no-progress]
   OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects);
   get and stat steps make REQUESTS requests over those objects (default: one per object).
   Cases take turns step by step in every round, the first case rotating each round (A B, B A, …), so no
-  case always runs right after another; ratios are against the baseline (first case).
+  case always runs right after another; ratios are against the baseline (first case), the paired ratio with
+  a distribution-free confidence interval of its median. --cleanup end keeps every round's objects until the
+  run ends (no step measures the previous round's deletions; needs rounds × the per-round bytes of disk).
 `;
+
+export type CleanupTiming = 'round' | 'end';
 
 export interface CompareCase {
   readonly name: string;
@@ -79,6 +87,7 @@ export interface CompareOptions {
   readonly durationMs: number;
   readonly baseline: string;
   readonly verify: Verify;
+  readonly cleanup: CleanupTiming;
   readonly outDir: string;
   readonly name: string;
   readonly json: boolean;
@@ -100,6 +109,14 @@ export interface Spread {
   readonly median: number;
   readonly min: number;
   readonly max: number;
+}
+
+/** Order statistics bracketing a median (see medianInterval); NaN bounds when there are no values. */
+export interface MedianInterval {
+  readonly low: number;
+  readonly high: number;
+  /** the probability that [low, high] holds the true median: ≥ the level asked, or less when n is too small */
+  readonly confidence: number;
 }
 
 export interface CaseSummary {
@@ -127,6 +144,8 @@ export interface Ratio {
   readonly throughput: number;
   /** per round: case / baseline of the same round (they ran back to back) */
   readonly pairedThroughput: Spread;
+  /** a ~95% confidence interval of the paired ratio's median */
+  readonly pairedInterval: MedianInterval;
   readonly latencyP50: number;
   readonly serverCpuPerOp?: number;
 }
@@ -140,6 +159,7 @@ export interface CompareReport {
   readonly rounds: number;
   readonly durationMs: number;
   readonly verify: Verify;
+  readonly cleanup: CleanupTiming;
   readonly baseline: string;
   readonly cases: readonly { name: string; endpoint: string; sse: string; bucket: string; serverPid?: number }[];
   readonly steps: readonly CompareStep[];
@@ -225,6 +245,7 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
         baseline: { type: 'string' },
         'server-pid': { type: 'string' },
         verify: { type: 'string', default: 'md5' },
+        cleanup: { type: 'string', default: 'round' },
         bucket: { type: 'string', default: 'coffer-bench' },
         'access-key': { type: 'string' },
         'secret-key': { type: 'string' },
@@ -253,6 +274,7 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
   const baseline = values.baseline ?? cases[0]!.name;
   if (!cases.some((c) => c.name === baseline)) throw new UsageError(`--baseline ${baseline} is not a case`);
   if (values.verify !== 'md5' && values.verify !== 'length') throw new UsageError('--verify must be md5 or length');
+  if (values.cleanup !== 'round' && values.cleanup !== 'end') throw new UsageError('--cleanup must be round or end');
   const durationMs = parseDuration(values.duration, '--duration');
   if (durationMs < 1 || durationMs > 24 * 3_600_000) throw new UsageError('--duration must be between 1ms and 24h');
   const concurrency = parseIntegerIn(values.concurrency, 'concurrency', 1, 1024);
@@ -263,6 +285,7 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
     durationMs,
     baseline,
     verify: values.verify,
+    cleanup: values.cleanup,
     outDir: values.out ?? resultsDir,
     name: values.name ?? cases.map((c) => c.name).join('-vs-'),
     json: values.json,
@@ -278,6 +301,31 @@ function spread(values: readonly number[]): Spread {
   const middle = sorted.length >> 1;
   const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+/**
+ * A distribution-free confidence interval of the median of `values`: the k-th smallest and k-th largest,
+ * with k the largest rank whose binomial tail P(Bin(n, ½) < k) stays within (1 − level)/2 on each side. It
+ * assumes only that the values are independent draws (rounds), not that they are normal. n = 10 gives the
+ * 2nd and 9th values at 97.9%; below n = 6 no pair reaches 95%, and the range min–max is given with the
+ * confidence it does have (n = 5: 93.8%).
+ */
+export function medianInterval(values: readonly number[], level = 0.95): MedianInterval {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) return { low: Number.NaN, high: Number.NaN, confidence: 0 };
+  let k = 1;
+  let pmf = 0.5 ** n; // P(X = 0), X ~ Bin(n, ½): values below the true median
+  let cdf = pmf; // P(X < next)
+  let outside = cdf; // P(X < k): the chance the median lies below the k-th smallest (and, alike, above)
+  for (let next = 2; next <= (n + 1) >> 1; next++) {
+    pmf = (pmf * (n - next + 2)) / (next - 1); // P(X = next - 1)
+    cdf += pmf;
+    if (2 * cdf > 1 - level) break;
+    k = next;
+    outside = cdf;
+  }
+  return { low: sorted[k - 1]!, high: sorted[n - k]!, confidence: 1 - 2 * outside };
 }
 
 export function summarizeRuns(options: Pick<CompareOptions, 'cases' | 'steps' | 'baseline'>, runs: readonly StepRun[]): { summary: CaseSummary[]; ratios: Ratio[] } {
@@ -324,6 +372,7 @@ export function summarizeRuns(options: Pick<CompareOptions, 'cases' | 'steps' | 
         baseline: options.baseline,
         throughput: s.objectsPerSecond.median / base.objectsPerSecond.median,
         pairedThroughput: spread(paired),
+        pairedInterval: medianInterval(paired),
         latencyP50: s.latencyMsP50.median / base.latencyMsP50.median,
         ...(s.serverCpuMsPerOp === undefined || base.serverCpuMsPerOp === undefined ? {} : { serverCpuPerOp: s.serverCpuMsPerOp.median / base.serverCpuMsPerOp.median }),
       });
@@ -370,12 +419,18 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     }
     return set;
   };
-  const cleanRound = async (round: number): Promise<void> => {
+  /** with --cleanup end: the sets of finished rounds, deleted when the run ends */
+  const kept: Array<{ round: number; state: CaseState; set: ObjectSet }> = [];
+  const clean = async (round: number, state: CaseState, set: ObjectSet): Promise<void> => {
+    const phase = await set.cleanupPhase({ ...common(state, concurrencyMax), stop: { stopped: false } }, 'cleanup');
+    progress?.clear();
+    cleanups.push({ round, case: state.spec.name, phase });
+  };
+  const endRound = async (round: number): Promise<void> => {
     for (const state of states) {
       for (const set of state.sets.values()) {
-        const phase = await set.cleanupPhase({ ...common(state, concurrencyMax), stop: { stopped: false } }, 'cleanup');
-        progress?.clear();
-        cleanups.push({ round, case: state.spec.name, phase });
+        if (options.cleanup === 'end') kept.push({ round, state, set });
+        else await clean(round, state, set);
       }
       state.sets = new Map();
     }
@@ -415,11 +470,15 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
           }
         }
       } finally {
-        await cleanRound(round);
+        await endRound(round);
       }
     }
   } finally {
-    for (const state of states) state.client.close();
+    try {
+      for (const { round, state, set } of kept.splice(0)) await clean(round, state, set);
+    } finally {
+      for (const state of states) state.client.close();
+    }
   }
   const { summary, ratios } = summarizeRuns(options, runs);
   const errors = runs.reduce((sum, run) => sum + run.measured.errors + run.other.reduce((s, p) => s + p.errors, 0), 0) +
@@ -433,6 +492,7 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     rounds: options.rounds,
     durationMs: options.durationMs,
     verify: options.verify,
+    cleanup: options.cleanup,
     baseline: options.baseline,
     cases: options.cases.map((c) => ({
       name: c.name, endpoint: c.connection.endpoint.origin, sse: c.sse, bucket: c.bucket, ...(c.serverPid === undefined ? {} : { serverPid: c.serverPid }),
@@ -450,6 +510,11 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
 // ------------------------------------------------------------------------------------------- output
 
 const fmt = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
+
+/** `[0.850–0.950 @98%]` */
+export function formatInterval(interval: MedianInterval): string {
+  return `[${fmt(interval.low, 3)}–${fmt(interval.high, 3)} @${Math.floor(interval.confidence * 100)}%]`;
+}
 
 export function compareTable(report: CompareReport): string[] {
   const lines: string[] = [];
@@ -471,10 +536,10 @@ export function compareTable(report: CompareReport): string[] {
   lines.push(line(header), ...rows.map(line));
   if (report.ratios.length > 0) {
     lines.push('');
-    lines.push(`ratios against ${report.baseline} (throughput: median/median; paired: per round, median (min–max)):`);
+    lines.push(`ratios against ${report.baseline} (throughput: median/median; paired: per round, median (min–max) [confidence interval of that median]):`);
     for (const r of report.ratios) {
       lines.push(`  ${r.step.padEnd(12)} ${r.case} / ${r.baseline}: throughput ${fmt(r.throughput, 3)}  paired ${fmt(r.pairedThroughput.median, 3)} ` +
-        `(${fmt(r.pairedThroughput.min, 3)}–${fmt(r.pairedThroughput.max, 3)})  p50 latency ×${fmt(r.latencyP50, 2)}` +
+        `(${fmt(r.pairedThroughput.min, 3)}–${fmt(r.pairedThroughput.max, 3)}) ${formatInterval(r.pairedInterval)}  p50 latency ×${fmt(r.latencyP50, 2)}` +
         (r.serverCpuPerOp === undefined ? '' : `  server CPU/op ×${fmt(r.serverCpuPerOp, 2)}`));
     }
   }

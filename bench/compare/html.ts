@@ -111,10 +111,11 @@ export function renderCompareHtml(report: CompareReport): string {
   ));
   if (report.ratios.length > 0) {
     sections.push(`<h2>Ratios against ${escapeHtml(report.baseline)}</h2>` + table(
-      ['step', 'case / baseline', 'throughput (median / median)', 'paired per round: median (min–max)', 'p50 latency ×', 'server CPU per op ×'],
+      ['step', 'case / baseline', 'throughput (median / median)', 'paired per round: median (min–max)', 'confidence interval of the paired median', 'p50 latency ×', 'server CPU per op ×'],
       report.ratios.map((r) => [
         escapeHtml(r.step), `${escapeHtml(r.case)} / ${escapeHtml(r.baseline)}`, `<b>${fmt(r.throughput, 3)}</b>`,
-        `${fmt(r.pairedThroughput.median, 3)} (${fmt(r.pairedThroughput.min, 3)}–${fmt(r.pairedThroughput.max, 3)})`, fmt(r.latencyP50, 2), fmt(r.serverCpuPerOp, 2),
+        `${fmt(r.pairedThroughput.median, 3)} (${fmt(r.pairedThroughput.min, 3)}–${fmt(r.pairedThroughput.max, 3)})`,
+        `${fmt(r.pairedInterval.low, 3)}–${fmt(r.pairedInterval.high, 3)} (${Math.floor(r.pairedInterval.confidence * 100)}%)`, fmt(r.latencyP50, 2), fmt(r.serverCpuPerOp, 2),
       ]),
     ));
   }
@@ -178,7 +179,7 @@ ${svgStyle}
 <h1>coffer bench compare: ${escapeHtml(report.name)}</h1>
 <p class="note">${escapeHtml(report.date)} · ${machine.cpus ?? '?'} CPUs (${escapeHtml(machine.cpuModel ?? '?')}) · Node ${escapeHtml(machine.node ?? '?')} ·
 load average at the end ${escapeHtml((machine.loadavg ?? []).map((v) => v.toFixed(2)).join(' '))} · ${report.rounds} rounds, cases alternating step by step (first case rotating per round) ·
-GET verification: ${escapeHtml(report.verify)} · step time limit ${report.durationMs / 1000} s${report.interrupted ? ' · <b>interrupted</b>' : ''} · errors: <b>${report.errors}</b></p>
+GET verification: ${escapeHtml(report.verify)} · objects deleted ${report.cleanup === 'end' ? 'when the run ended' : 'after each round'} · step time limit ${report.durationMs / 1000} s${report.interrupted ? ' · <b>interrupted</b>' : ''} · errors: <b>${report.errors}</b></p>
 <p class="note">The client runs on the same machine as the server when the endpoint is local: its CPU use (below, and per run) is CPU the server did not get.
 Server CPU comes from /proc/&lt;pid&gt;/stat when a pid was given.</p>
 ${casesTable}
