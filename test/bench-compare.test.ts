@@ -24,6 +24,8 @@ interface CompareJson {
   cases: { name: string; sse: string; serverPid?: number }[];
   steps: { label: string; objects: number; requests: number }[];
   cleanup: 'round' | 'end';
+  warmupRounds: number;
+  warmups: { round: number; step: string; case: string; measured: { succeeded: number; errors: number } }[];
   runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number; monotonicStartSeconds: number; monotonicEndSeconds: number } }[];
   cleanups: { round: number; case: string; phase: { succeeded: number; errors: number; monotonicStartSeconds: number } }[];
   summary: { step: string; case: string; mibPerSecond: { median: number } }[];
@@ -130,13 +132,13 @@ describe('coffer bench compare', () => {
     for (const c of round1Cleanups) assert.ok(c.phase.monotonicStartSeconds < round2Start, 'round 1 cleaned up before round 2');
   });
 
-  it('with --cleanup end keeps every round\'s objects until the run ends, then deletes them all', async () => {
+  it('with --cleanup end keeps every round\'s objects until the run ends, then deletes them all; --warmup rounds are not measured', async () => {
     const endOut = await mkdtemp(path.join(tmpdir(), 'coffer-bench-compare-end-'));
     try {
       await run(process.execPath, [
         '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
         '--case', `plain=${server.endpoint}`, '--case', `sse-s3=${server.endpoint},sse=s3`, '--bucket', 'compare-end',
-        '--workload', 'put:4KiB*5,get:4KiB*5/8', '--rounds', '3', '--concurrency', '2', '--cleanup', 'end',
+        '--workload', 'put:4KiB*5,get:4KiB*5/8', '--rounds', '3', '--concurrency', '2', '--cleanup', 'end', '--warmup', '1', '--settle', '20ms',
         '--out', endOut, '--no-progress', '--json',
       ], {
         cwd: repoRoot,
@@ -149,8 +151,13 @@ describe('coffer bench compare', () => {
       assert.equal(endReport.errors, 0);
       assert.equal(endReport.cleanup, 'end');
       assert.equal(endReport.runs.length, 3 * 2 * 2);
+      assert.deepEqual(endReport.runs.map((r) => r.round).sort(), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+      // the warmup round ran every step of every case (sse-s3 first, so round 1 starts with plain), apart from the report's numbers
+      assert.equal(endReport.warmupRounds, 1);
+      assert.deepEqual(endReport.warmups.map((r) => `${r.round} ${r.step} ${r.case} ${r.measured.succeeded}`),
+        ['0 put:4KiB sse-s3 5', '0 put:4KiB plain 5', '0 get:4KiB sse-s3 8', '0 get:4KiB plain 8']);
       const lastRunEnd = Math.max(...endReport.runs.map((r) => r.measured.monotonicEndSeconds));
-      assert.deepEqual(endReport.cleanups.map((c) => `${c.round} ${c.case}`).sort(), ['1 plain', '1 sse-s3', '2 plain', '2 sse-s3', '3 plain', '3 sse-s3']);
+      assert.deepEqual(endReport.cleanups.map((c) => `${c.round} ${c.case}`).sort(), ['0 plain', '0 sse-s3', '1 plain', '1 sse-s3', '2 plain', '2 sse-s3', '3 plain', '3 sse-s3']);
       for (const c of endReport.cleanups) {
         assert.ok(c.phase.monotonicStartSeconds >= lastRunEnd, `round ${c.round} ${c.case} cleaned up after the last measured step`);
         assert.equal(c.phase.succeeded, 5, 'every object of the round deleted');

@@ -14,11 +14,14 @@
 // machine's background work would otherwise decide the round. Every round ends by deleting what it created, or
 // with --cleanup end the whole run does, once: then no step runs in the wake of a mass delete (on ext4 without
 // a journal, new inodes skip the ones deleted in the last 30 s, which cost a small PUT up to a fifth of its
-// CPU, bench/RESULTS.md), at the price of disk space for every round's objects.
+// CPU, bench/RESULTS.md), at the price of disk space for every round's objects. --warmup N runs N unmeasured
+// rounds first (a fresh server's first steps pay for JIT and cold caches), and --settle pauses after every step
+// and cleanup, so that what one step leaves running in the background (writeback, GC) is not the next one's.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { connect, parseConnection, type Connection } from '../load/connection.ts';
 import { ObjectSet, objectSuffixBytes, type PhaseCommon, type Verify } from '../load/objects.ts';
@@ -34,6 +37,8 @@ import { renderCompareHtml } from './html.ts';
 export const casesMax = 8;
 export const stepsMax = 32;
 export const roundsMax = 100;
+export const warmupRoundsMax = 10;
+export const settleMsMax = 60_000;
 /** A step without *OBJECTS moves about this many bytes, within the object bounds below. */
 export const stepBytesDefault = 512 * mebibyte;
 export const stepObjectsMin = 16;
@@ -49,7 +54,7 @@ const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..',
 
 export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=none|s3|kms[:KEY]|c][,pid=PID][,bucket=B][,access-key=K][,secret-key=S][,insecure][,ca=FILE]
          --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS],… [--rounds 3] [--concurrency 8] [--duration 30s]
-         [--cleanup round|end]
+         [--cleanup round|end] [--warmup 0] [--settle 0s]
          [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
          [--out DIR] [--name LABEL] [--json] [--no-progress]
   OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects);
@@ -58,6 +63,7 @@ export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=no
   case always runs right after another; ratios are against the baseline (first case), the paired ratio with
   a distribution-free confidence interval of its median. --cleanup end keeps every round's objects until the
   run ends (no step measures the previous round's deletions; needs rounds × the per-round bytes of disk).
+  --warmup N runs N unmeasured rounds first; --settle pauses that long after every step and cleanup.
 `;
 
 export type CleanupTiming = 'round' | 'end';
@@ -88,6 +94,8 @@ export interface CompareOptions {
   readonly baseline: string;
   readonly verify: Verify;
   readonly cleanup: CleanupTiming;
+  readonly warmupRounds: number;
+  readonly settleMs: number;
   readonly outDir: string;
   readonly name: string;
   readonly json: boolean;
@@ -95,6 +103,7 @@ export interface CompareOptions {
 }
 
 export interface StepRun {
+  /** 1, 2, …; warmup rounds are 0, −1, … (CompareReport.warmups) */
   readonly round: number;
   readonly step: string;
   readonly case: string;
@@ -160,10 +169,14 @@ export interface CompareReport {
   readonly durationMs: number;
   readonly verify: Verify;
   readonly cleanup: CleanupTiming;
+  readonly warmupRounds: number;
+  readonly settleMs: number;
   readonly baseline: string;
   readonly cases: readonly { name: string; endpoint: string; sse: string; bucket: string; serverPid?: number }[];
   readonly steps: readonly CompareStep[];
   readonly runs: readonly StepRun[];
+  /** the unmeasured warmup rounds' steps: in no summary or ratio, their errors still counted */
+  readonly warmups: readonly StepRun[];
   readonly cleanups: readonly { round: number; case: string; phase: PhaseResult }[];
   readonly summary: readonly CaseSummary[];
   readonly ratios: readonly Ratio[];
@@ -246,6 +259,8 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
         'server-pid': { type: 'string' },
         verify: { type: 'string', default: 'md5' },
         cleanup: { type: 'string', default: 'round' },
+        warmup: { type: 'string', default: '0' },
+        settle: { type: 'string', default: '0s' },
         bucket: { type: 'string', default: 'coffer-bench' },
         'access-key': { type: 'string' },
         'secret-key': { type: 'string' },
@@ -275,6 +290,8 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
   if (!cases.some((c) => c.name === baseline)) throw new UsageError(`--baseline ${baseline} is not a case`);
   if (values.verify !== 'md5' && values.verify !== 'length') throw new UsageError('--verify must be md5 or length');
   if (values.cleanup !== 'round' && values.cleanup !== 'end') throw new UsageError('--cleanup must be round or end');
+  const settleMs = parseDuration(values.settle, '--settle');
+  if (settleMs < 0 || settleMs > settleMsMax) throw new UsageError(`--settle must be between 0s and ${settleMsMax / 1000}s`);
   const durationMs = parseDuration(values.duration, '--duration');
   if (durationMs < 1 || durationMs > 24 * 3_600_000) throw new UsageError('--duration must be between 1ms and 24h');
   const concurrency = parseIntegerIn(values.concurrency, 'concurrency', 1, 1024);
@@ -286,6 +303,8 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
     baseline,
     verify: values.verify,
     cleanup: values.cleanup,
+    warmupRounds: parseIntegerIn(values.warmup, 'warmup', 0, warmupRoundsMax),
+    settleMs,
     outDir: values.out ?? resultsDir,
     name: values.name ?? cases.map((c) => c.name).join('-vs-'),
     json: values.json,
@@ -394,8 +413,10 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
   const concurrencyMax = Math.max(...options.steps.map((s) => s.concurrency));
   const states: CaseState[] = options.cases.map((spec) => ({ spec, client: connect(spec.connection, concurrencyMax), sets: new Map() }));
   const runs: StepRun[] = [];
+  const warmups: StepRun[] = [];
   const cleanups: { round: number; case: string; phase: PhaseResult }[] = [];
   let order = 0;
+  const settle = (): Promise<void> => (options.settleMs > 0 && !stop.stopped ? sleep(options.settleMs) : Promise.resolve());
   const common = (state: CaseState, concurrency: number): PhaseCommon => ({
     concurrency,
     durationMs: options.durationMs,
@@ -409,7 +430,7 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     if (set === undefined) {
       set = new ObjectSet(state.client, {
         bucket: state.spec.bucket,
-        keyPrefix: `compare-${runId}/${state.spec.name}/r${round}/${formatBytesCompact(sizeBytes)}`,
+        keyPrefix: `compare-${runId}/${state.spec.name}/${round > 0 ? `r${round}` : `w${1 - round}`}/${formatBytesCompact(sizeBytes)}`,
         sizeBytes,
         randomSize: false,
         sse: state.spec.sse,
@@ -425,6 +446,7 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     const phase = await set.cleanupPhase({ ...common(state, concurrencyMax), stop: { stopped: false } }, 'cleanup');
     progress?.clear();
     cleanups.push({ round, case: state.spec.name, phase });
+    await settle();
   };
   const endRound = async (round: number): Promise<void> => {
     for (const state of states) {
@@ -437,12 +459,13 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
   };
   try {
     for (const state of states) await ensureBucket(state.client, state.spec.bucket);
-    for (let round = 1; round <= options.rounds && !stop.stopped; round++) {
+    for (let round = 1 - options.warmupRounds; round <= options.rounds && !stop.stopped; round++) {
+      const label = round > 0 ? `round ${round}` : `warmup ${1 - round}`;
       try {
         // Rotate who goes first each round (A B, then B A, …): a case that runs right after another pays
         // for that one's background work (dirty-page writeback, freed memory), measured at up to 25% on
         // 16 MiB PUTs of two identical cases here. Over an even number of rounds the position evens out.
-        const shift = (round - 1) % states.length;
+        const shift = (((round - 1) % states.length) + states.length) % states.length;
         const ordered = [...states.slice(shift), ...states.slice(0, shift)];
         for (const step of options.steps) {
           for (const state of ordered) {
@@ -462,11 +485,12 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
                 : await set.statPhase(stepCommon, step.label, step.requests);
             }
             progress?.clear();
-            runs.push({ round, step: step.label, case: state.spec.name, order: order++, measured, other });
+            (round > 0 ? runs : warmups).push({ round, step: step.label, case: state.spec.name, order: order++, measured, other });
             const rate = measured.bytes > 0 ? `${measured.mibPerSecond.toFixed(1)} MiB/s, ` : '';
-            log(`round ${round}  ${step.label.padEnd(12)} ${state.spec.name.padEnd(12)} ${rate}${measured.objectsPerSecond.toFixed(1)} obj/s, ` +
+            log(`${label}  ${step.label.padEnd(12)} ${state.spec.name.padEnd(12)} ${rate}${measured.objectsPerSecond.toFixed(1)} obj/s, ` +
               `p50 ${measured.latencyMs.p50.toFixed(2)} ms, errors ${measured.errors}, client CPU ${measured.clientCpuSeconds.toFixed(2)} s` +
               (measured.serverCpuSeconds === undefined ? '' : `, server CPU ${measured.serverCpuSeconds.toFixed(2)} s`));
+            await settle();
           }
         }
       } finally {
@@ -481,7 +505,7 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     }
   }
   const { summary, ratios } = summarizeRuns(options, runs);
-  const errors = runs.reduce((sum, run) => sum + run.measured.errors + run.other.reduce((s, p) => s + p.errors, 0), 0) +
+  const errors = [...runs, ...warmups].reduce((sum, run) => sum + run.measured.errors + run.other.reduce((s, p) => s + p.errors, 0), 0) +
     cleanups.reduce((sum, c) => sum + c.phase.errors + (c.phase.stoppedEarly ? 1 : 0), 0);
   return {
     kind: 'coffer-bench-compare',
@@ -493,12 +517,15 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     durationMs: options.durationMs,
     verify: options.verify,
     cleanup: options.cleanup,
+    warmupRounds: options.warmupRounds,
+    settleMs: options.settleMs,
     baseline: options.baseline,
     cases: options.cases.map((c) => ({
       name: c.name, endpoint: c.connection.endpoint.origin, sse: c.sse, bucket: c.bucket, ...(c.serverPid === undefined ? {} : { serverPid: c.serverPid }),
     })),
     steps: options.steps,
     runs,
+    warmups,
     cleanups,
     summary,
     ratios,

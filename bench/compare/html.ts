@@ -179,7 +179,7 @@ ${svgStyle}
 <h1>coffer bench compare: ${escapeHtml(report.name)}</h1>
 <p class="note">${escapeHtml(report.date)} · ${machine.cpus ?? '?'} CPUs (${escapeHtml(machine.cpuModel ?? '?')}) · Node ${escapeHtml(machine.node ?? '?')} ·
 load average at the end ${escapeHtml((machine.loadavg ?? []).map((v) => v.toFixed(2)).join(' '))} · ${report.rounds} rounds, cases alternating step by step (first case rotating per round) ·
-GET verification: ${escapeHtml(report.verify)} · objects deleted ${report.cleanup === 'end' ? 'when the run ended' : 'after each round'} · step time limit ${report.durationMs / 1000} s${report.interrupted ? ' · <b>interrupted</b>' : ''} · errors: <b>${report.errors}</b></p>
+GET verification: ${escapeHtml(report.verify)} · objects deleted ${report.cleanup === 'end' ? 'when the run ended' : 'after each round'} · ${report.warmupRounds} unmeasured warmup round(s) · ${report.settleMs} ms settle after each step · step time limit ${report.durationMs / 1000} s${report.interrupted ? ' · <b>interrupted</b>' : ''} · errors: <b>${report.errors}</b></p>
 <p class="note">The client runs on the same machine as the server when the endpoint is local: its CPU use (below, and per run) is CPU the server did not get.
 Server CPU comes from /proc/&lt;pid&gt;/stat when a pid was given.</p>
 ${casesTable}
