@@ -2,12 +2,12 @@
 // ETag MD5 and the size were taken over the plaintext), and a stored ciphertext range becomes plaintext,
 // reading only the packages the range needs (docs/encryption.md).
 import { createHash } from 'node:crypto';
-import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackages, randomDareNonce, sealPackages } from '../workers/dare.ts';
+import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackagesInto, randomDareNonce, sealPackagesInto } from '../workers/dare.ts';
 import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled, type BlockBuffers } from '../workers/encrypt-stream.ts';
 import { alignedBlockBuffers } from './aligned-buffers.ts';
 import { secureRandomBytes } from '../workers/random-pool.ts';
 import type { LoanedBlock } from './file-reader.ts';
-import { blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
+import { BlockBufferPool, blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
 import type { DataEncryption } from './types.ts';
 import { StorageError } from './types.ts';
@@ -89,18 +89,41 @@ function pageAlignedOutputs(fallback: BlockBuffers): BlockBuffers {
  * once; shorter → fewer ciphertext bytes, which the engine's size check reports as IncompleteBody.
  */
 async function* sealSmallBody(body: AsyncIterable<Uint8Array>, encryption: DataEncryption, tally: PlaintextTally, expectedSizeBytes: number): AsyncGenerator<Buffer> {
-  const plaintext = Buffer.allocUnsafe(expectedSizeBytes);
-  const md5 = encryption.plaintextMd5 === false ? undefined : createHash('md5');
-  let sizeBytes = 0;
-  for await (const chunk of body) {
-    checkReceivedSize(sizeBytes + chunk.length, expectedSizeBytes, inlineMaxBytes);
-    plaintext.set(chunk, sizeBytes); // copied: the producer may reuse its chunk after the next pull
-    md5?.update(chunk);
-    sizeBytes += chunk.length;
+  const plaintext = smallBuffers.take(sizeClassBytes(expectedSizeBytes));
+  let ciphertext: Buffer | undefined;
+  try {
+    const md5 = encryption.plaintextMd5 === false ? undefined : createHash('md5');
+    let sizeBytes = 0;
+    for await (const chunk of body) {
+      checkReceivedSize(sizeBytes + chunk.length, expectedSizeBytes, inlineMaxBytes);
+      plaintext.set(chunk, sizeBytes); // copied: the producer may reuse its chunk after the next pull
+      md5?.update(chunk);
+      sizeBytes += chunk.length;
+    }
+    tally.md5Hex = md5?.digest('hex') ?? '';
+    tally.sizeBytes = sizeBytes;
+    if (sizeBytes === 0) return;
+    const sealedBytes = encryptedSizeBytes(sizeBytes);
+    ciphertext = smallBuffers.take(sizeClassBytes(sealedBytes));
+    sealPackagesInto(encryption.key, encryption.nonce ?? randomDareNonce(), 0, plaintext.subarray(0, sizeBytes), true, ciphertext);
+    // recycle: the engine's writers copy a chunk before they pull the next (see encryptBody)
+    yield ciphertext.subarray(0, sealedBytes);
+  } finally {
+    smallBuffers.give(plaintext);
+    if (ciphertext !== undefined) smallBuffers.give(ciphertext);
   }
-  tally.md5Hex = md5?.digest('hex') ?? '';
-  tally.sizeBytes = sizeBytes;
-  if (sizeBytes > 0) yield sealPackages(encryption.key, encryption.nonce ?? randomDareNonce(), 0, plaintext.subarray(0, sizeBytes), true);
+}
+
+/**
+ * Gather and seal buffers of small bodies, reused: a 4 KiB SSE PUT allocated two fresh ArrayBuffers (malloc,
+ * external memory for the GC to track and sweep) for ~40 µs of hashing and sealing. Power-of-two sizes from
+ * 8 KiB, at most 4 MiB kept free per size.
+ */
+const smallBuffers = new BlockBufferPool(false, 64, 4 * 1024 * 1024);
+const sizeClassMinBytes = 8 * 1024;
+
+function sizeClassBytes(sizeBytes: number): number {
+  return sizeBytes <= sizeClassMinBytes ? sizeClassMinBytes : 2 ** Math.ceil(Math.log2(sizeBytes));
 }
 
 /** The ETag of an encrypted object: the plaintext MD5, or a random one where the MD5 would reveal content. */
@@ -156,11 +179,17 @@ export async function* decryptRange(
       const ciphertext = stored !== undefined && stored.length >= span.encryptedEndExclusive
         ? stored.subarray(span.encryptedStart, span.encryptedEndExclusive)
         : await readWhole(source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive));
-      const opened = openPackages(key, ciphertext, span.firstSequence);
-      if (span.finalIncluded && !opened.final) throw new DareError('unexpected EOF');
-      const piece = opened.plaintext.subarray(skipBytes, skipBytes + takeBytes);
-      if (piece.length !== takeBytes) throw new StorageError('InternalError', 'encrypted part ended before the requested range');
-      if (piece.length > 0) yield piece;
+      // Into a reused buffer (as sealSmallBody): the consumer is done with a chunk when it pulls the next.
+      const plaintext = smallBuffers.take(sizeClassBytes(ciphertext.length));
+      try {
+        const opened = openPackagesInto(key, ciphertext, span.firstSequence, undefined, plaintext);
+        if (span.finalIncluded && !opened.final) throw new DareError('unexpected EOF');
+        const piece = plaintext.subarray(skipBytes, Math.min(opened.plaintextBytes, skipBytes + takeBytes));
+        if (piece.length !== takeBytes) throw new StorageError('InternalError', 'encrypted part ended before the requested range');
+        if (piece.length > 0) yield piece;
+      } finally {
+        smallBuffers.give(plaintext);
+      }
       continue;
     }
     const spanPool = poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);

@@ -68,6 +68,26 @@ describe('decryptRange', () => {
     );
   });
 
+  it('one-package reads held at once do not share memory, and a buffer given back never shows its old bytes', async () => {
+    const key = randomBytes(32);
+    const objects = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+      const plaintext = randomBytes(500 + 900 * i);
+      return { plaintext, ciphertext: await sealed(plaintext, key) };
+    }));
+    const readers = objects.map(({ plaintext, ciphertext }) =>
+      decryptRange([plaintext.length], [1], 0, plaintext.length - 1, () => key, sourceOver(ciphertext), pool, undefined, () => ciphertext)[Symbol.asyncIterator]());
+    const held: Buffer[] = [];
+    for (const reader of readers) held.push((await reader.next()).value as Buffer);
+    assert.equal(new Set(held.map((chunk) => chunk.buffer)).size, held.length, 'each held chunk has its own memory');
+    held.forEach((chunk, i) => assert.ok(chunk.equals(objects[i]!.plaintext), `object ${i} intact while held`));
+    for (const reader of readers) assert.equal((await reader.next()).done, true);
+    // Reused buffers: ranges of all sizes come back exact, with nothing left from an earlier, longer object.
+    for (const { plaintext, ciphertext } of [...objects].reverse()) {
+      const got = await collect(decryptRange([plaintext.length], [1], 3, plaintext.length - 2, () => key, sourceOver(ciphertext), pool, undefined, () => ciphertext));
+      assert.deepEqual(got, plaintext.subarray(3, plaintext.length - 1));
+    }
+  });
+
   it('the wrong key fails', async () => {
     const ciphertext = await sealed(randomBytes(10), randomBytes(32));
     await assert.rejects(collect(decryptRange([10], [1], 0, 9, () => randomBytes(32), sourceOver(ciphertext), pool)), DareError);

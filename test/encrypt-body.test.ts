@@ -64,6 +64,30 @@ describe('encryptBody', () => {
   });
 });
 
+describe('small bodies in reused buffers', () => {
+  it('a sealed chunk stays intact while the consumer holds it, though other bodies are sealed meanwhile and earlier ones gave theirs back', async () => {
+    const key = randomBytes(32);
+    const bodies = Array.from({ length: 12 }, (_, i) => randomBytes(1000 + 700 * i));
+    const nonces = bodies.map(() => randomDareNonce());
+    const expected = await Promise.all(bodies.map(async (data, i) => (await encrypt(data, data.length, key, nonces[i]!)).sealed));
+    // Hold the first chunk of every stream at once (none pulled again), then check each against its own bytes.
+    const streams = bodies.map((data, i) => encryptBody(reusedChunks(data, 500), { key, nonce: nonces[i]!, randomEtag: false }, { md5Hex: '', sizeBytes: 0 }, pool, data.length)[Symbol.asyncIterator]());
+    const held: Buffer[] = [];
+    for (const stream of streams) {
+      const first = await stream.next();
+      assert.equal(first.done, false);
+      held.push(first.value as Buffer);
+    }
+    assert.equal(new Set(held.map((chunk) => chunk.buffer)).size, held.length, 'no two held chunks share memory');
+    held.forEach((chunk, i) => assert.ok(chunk.equals(expected[i]!), `body ${i} intact while held`));
+    for (const stream of streams) assert.equal((await stream.next()).done, true);
+    // Buffers given back are reused, and what they held before does not leak into the next body's output.
+    for (let round = 0; round < 3; round++) {
+      for (const [i, data] of bodies.entries()) assert.deepEqual((await encrypt(data, data.length, key, nonces[i]!)).sealed, expected[i]);
+    }
+  });
+});
+
 describe('encryptBody without the plaintext MD5', () => {
   for (const size of [4096, 3 * MiB + 5]) {
     it(`${size} bytes: plaintextMd5 false computes no MD5 and seals the same bytes`, async () => {

@@ -440,7 +440,8 @@ export function probePoolThread(pool: BlockCipherPool): Promise<ProbeResult> | u
  */
 export class BlockBufferPool {
   readonly #free = new Map<number, Buffer[]>();
-  constructor(readonly shared: boolean, readonly maxFree = 64) {}
+  /** `maxFreeBytes`: also keep at most this many bytes free per size (so large sizes keep fewer buffers) */
+  constructor(readonly shared: boolean, readonly maxFree = 64, readonly maxFreeBytes = Number.POSITIVE_INFINITY) {}
 
   take(sizeBytes: number): Buffer {
     const reused = this.#free.get(sizeBytes)?.pop();
@@ -453,7 +454,7 @@ export class BlockBufferPool {
     if (this.shared !== buffer.buffer instanceof SharedArrayBuffer) return;
     let list = this.#free.get(buffer.length);
     if (list === undefined) this.#free.set(buffer.length, (list = []));
-    if (list.length < this.maxFree) list.push(buffer);
+    if (list.length < this.maxFree && (list.length + 1) * buffer.length <= this.maxFreeBytes) list.push(buffer);
   }
 }
 
