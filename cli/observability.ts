@@ -12,6 +12,7 @@ import { fileWriteCounters } from '../engine/file-writer.ts';
 import { metaRecycleCounters } from '../engine/meta-recycler.ts';
 import { nativeFsStatus } from '../engine/native-fs.ts';
 import { nativeHashStatus } from '../engine/crypto/sha256.ts';
+import { md5Kernel } from '../workers/md5-kernel.ts';
 import { nativeGcmStatus } from '../workers/native-gcm.ts';
 import type { BlockCipherPool } from '../workers/pool.ts';
 
@@ -54,9 +55,12 @@ export function serverObservability(options: {
         gauge('coffer_kms_cache_entries', 'unsealed data keys held in memory', [{ value: stats.entries }]),
         gauge('coffer_worker_pool_queue_depth', 'DARE blocks queued or running in the worker pool', [{ value: pool.queueDepth }]),
         gauge('coffer_worker_pool_threads', 'worker threads (0 = inline)', [{ value: pool.threads }]),
-        gauge('coffer_native_info', 'which AES-GCM, one-shot SHA-256 and metadata I/O run (1 per implementation in use)', [
+        counter('coffer_md5_batches_total', 'tasks that hashed the next blocks of large uploads (ETag MD5s)', [{ value: pool.md5Counters.batches }]),
+        counter('coffer_md5_batch_lanes_total', 'upload blocks those tasks hashed; lanes / batches = uploads per task', [{ value: pool.md5Counters.lanes }]),
+        gauge('coffer_native_info', 'which AES-GCM, one-shot SHA-256, ETag MD5 and metadata I/O run (1 per implementation in use)', [
           { labels: { component: 'aes_gcm', implementation: implementationOf(nativeGcmStatus) }, value: 1 },
           { labels: { component: 'sha256', implementation: implementationOf(nativeHashStatus) }, value: 1 },
+          { labels: { component: 'md5', implementation: implementationOf(md5Kernel.status) }, value: 1 },
           { labels: { component: 'metadata_io', implementation: implementationOf(nativeFsStatus) }, value: 1 },
         ]),
         counter('coffer_file_write_bytes_total', 'object data written to drives, with O_DIRECT or through the page cache', [

@@ -11,6 +11,7 @@ import { onDirectIoRefused, setDirectIo } from '../engine/file-writer.ts';
 import { nativeGcmStatus } from '../workers/native-gcm.ts';
 import { nativeFsStatus } from '../engine/native-fs.ts';
 import { nativeHashStatus } from '../engine/crypto/sha256.ts';
+import { md5Kernel } from '../workers/md5-kernel.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../workers/pool.ts';
 import { BuiltinKms } from '../engine/kms/builtin.ts';
 import { autoEncryption, kmsFromEnv } from '../engine/kms/from-env.ts';
@@ -120,7 +121,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,
     `KMS: ${(await kms.status()).name}, default key '${kms.defaultKeyName}'${sse.autoEncryption ? ', auto-encryption on' : ''}${sse.bucketKeys ? ', bucket keys on' : ''}`,
-    `Crypto: AES-256-GCM ${nativeGcmStatus}, ${cipherPool.threads} pool thread${cipherPool.threads === 1 ? '' : 's'}; SHA-256 ${nativeHashStatus}; metadata I/O ${nativeFsStatus}`,
+    `Crypto: AES-256-GCM ${nativeGcmStatus}, ${cipherPool.threads} pool thread${cipherPool.threads === 1 ? '' : 's'}; SHA-256 ${nativeHashStatus}; ETag MD5 ${md5Kernel.status}; metadata I/O ${nativeFsStatus}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (settings.usingDefaultCredentials) {

@@ -31,9 +31,9 @@ export interface PlaintextTally {
 }
 
 /**
- * Encrypt `body` in 1 MiB blocks on the cipher pool; the ETag MD5 of the plaintext is computed on the same
- * thread as part of each seal (a digest stream pinned to one worker), so neither leaves work on the event
- * loop. `tally` is filled once the body has been consumed.
+ * Encrypt `body` in 1 MiB blocks on the cipher pool; the ETag MD5 of the plaintext is computed in the same
+ * task as each seal (workers/md5-batcher.ts, batched with other uploads' blocks), so neither leaves work on
+ * the event loop. `tally` is filled once the body has been consumed.
  */
 export function encryptBody(
   body: AsyncIterable<Uint8Array>,

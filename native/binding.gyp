@@ -1,6 +1,6 @@
 # Built by native/build.mjs (npm ci / npm install run it): node-gyp rebuild --nodedir=<the running Node's
-# headers>, never a header download. Output: native/build/Release/coffer_gcm.node, coffer_hash.node and
-# coffer_fs.node (separate addons, so each works without the others).
+# headers>, never a header download. Output: native/build/Release/coffer_gcm.node, coffer_hash.node,
+# coffer_md5.node and coffer_fs.node (separate addons, so each works without the others).
 {
   "targets": [
     {
@@ -23,6 +23,17 @@
       "ldflags": ["-Wl,-z,now"],
       "conditions": [
         ["OS=='mac'", {"xcode_settings": {"OTHER_CFLAGS": ["-std=c11", "-fvisibility=hidden"]}}]
+      ]
+    },
+    {
+      "target_name": "coffer_md5",
+      "sources": ["md5.c", "md5_lanes.c"],
+      # MD5_CTX / MD5_Update are deprecated in OpenSSL 3 but exported by Node: no OPENSSL_NO_DEPRECATED here.
+      "defines": ["NAPI_VERSION=8", "OPENSSL_API_COMPAT=30000"],
+      "cflags": ["-std=gnu11", "-O3", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      "ldflags": ["-Wl,-z,now"],
+      "conditions": [
+        ["OS=='mac'", {"xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-fvisibility=hidden"]}}]
       ]
     },
     {

@@ -1,5 +1,6 @@
 // Builds the native addons: native/gcm.c → native/build/Release/coffer_gcm.node (AES-256-GCM for DARE),
-// native/hash.c → coffer_hash.node (one-call SHA-256/HMAC-SHA256 for SigV4 and key derivations) and
+// native/hash.c → coffer_hash.node (one-call SHA-256/HMAC-SHA256 for SigV4 and key derivations),
+// native/md5.c → coffer_md5.node (the ETag MD5s of concurrent uploads across SIMD lanes) and
 // native/fsops.c → coffer_fs.node (coffer.meta reads/writes and fsyncs as one thread-pool job each).
 // package.json's "install" script, so `npm ci` / `npm install` run it; `node native/build.mjs` rebuilds by hand.
 //
@@ -31,6 +32,7 @@ const selfTestTimeoutMs = 60_000;
 const addons = [
   { name: 'AES-GCM', source: 'gcm.c', file: path.join(buildDir, 'Release', 'coffer_gcm.node'), fallback: 'node:crypto', selfTest: selfTestGcm },
   { name: 'SHA-256', source: 'hash.c', file: path.join(buildDir, 'Release', 'coffer_hash.node'), fallback: 'node:crypto', selfTest: selfTestHash },
+  { name: 'multi-lane MD5', source: 'md5.c', file: path.join(buildDir, 'Release', 'coffer_md5.node'), fallback: 'hash-wasm', selfTest: selfTestMd5 },
   { name: 'metadata I/O', source: 'fsops.c', file: path.join(buildDir, 'Release', 'coffer_fs.node'), fallback: 'node:fs', selfTest: selfTestFs },
 ];
 
@@ -128,6 +130,33 @@ function selfTestHash(addonPath) {
     if (!out.equals(createHmac('sha256', key).update(data).update('ü').digest())) throw new Error('HMAC-SHA256 differs from node:crypto');
   }
   return 'one call per digest';
+}
+
+/**
+ * Every kernel this CPU has must give node:crypto's MD5 for lanes of unequal lengths, continued across calls
+ * from partial blocks, with states at odd offsets.
+ */
+function selfTestMd5(addonPath) {
+  const md5 = createRequire(import.meta.url)(addonPath);
+  for (let kernel = 0; kernel < md5.kernels.length; kernel++) {
+    const messages = [0, 1, 63, 64, 65, 1000, 4096 + 7, 20_000, 70_001].map((length) => randomBytes(length));
+    const memory = Buffer.alloc(messages.length * (md5.stateBytes + 3));
+    const states = messages.map((_, i) => memory.subarray(i * (md5.stateBytes + 3) + 1, (i + 1) * (md5.stateBytes + 3)));
+    for (const state of states) md5.init(state);
+    const cuts = [0.3, 0.7, 1];
+    let from = messages.map(() => 0);
+    for (const cut of cuts) {
+      const to = messages.map((message) => Math.floor(message.length * cut));
+      md5.update(states, messages.map((message, i) => message.subarray(from[i], to[i])), kernel);
+      from = to;
+    }
+    const out = Buffer.alloc(16);
+    messages.forEach((message, i) => {
+      md5.final(states[i], out);
+      if (!out.equals(createHash('md5').update(message).digest())) throw new Error(`MD5 (${md5.kernels[kernel]}) of ${message.length} bytes differs from node:crypto`);
+    });
+  }
+  return `${md5.kernels.at(-1)} lanes on this CPU`;
 }
 
 /** A rejection must look like node:fs's: code, syscall and path. */

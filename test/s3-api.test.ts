@@ -69,6 +69,8 @@ describe('S3 API details', () => {
     assert.match(afterPut, /coffer_native_info\{component="aes_gcm",implementation="(native|node:crypto)"\} 1/);
     assert.match(afterPut, /coffer_native_info\{component="metadata_io",implementation="(native|node:fs)"\} 1/);
     assert.match(afterPut, /coffer_native_info\{component="sha256",implementation="(native|node:crypto)"\} 1/);
+    assert.match(afterPut, /coffer_native_info\{component="md5",implementation="(native|hash-wasm)"\} 1/);
+    assert.match(afterPut, /^coffer_md5_batches_total \d+$/m);
     const counter = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
     const retiredBefore = counter(afterPut, 'coffer_meta_files_retired_total');
     const reusedBefore = counter(afterPut, 'coffer_meta_files_reused_total');

@@ -7,11 +7,11 @@
 // handlers never throw: they return a tagged result, and pool.ts rebuilds the error on the calling thread.
 // Output buffers go back by transfer, not by copy (perf-primitives.md §4: 72–97 µs vs 240–340 µs per MiB).
 
-import { createHash, type Hash } from 'node:crypto';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { dareAesGcmImplementation, openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
+import { DareError, dareAesGcmImplementation, openPackages, openPackagesInto, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
 import { createErasureCodec, type ErasureCodec } from './erasure.ts';
+import { md5Kernel } from './md5-kernel.ts';
 import { bitrotHasher, type BitrotAlgorithm } from '../engine/erasure/bitrot.ts';
 
 export interface SealTask {
@@ -23,26 +23,38 @@ export interface SealTask {
   readonly final: boolean;
   /** transferred too: seal into it and send both buffers back (recycling; see BlockCipherPool.sealRecycled) */
   readonly output?: Uint8Array;
-  /** also hash the plaintext into this thread's running MD5 of that stream first (DigestTask) */
-  readonly digest?: { readonly streamId: number; readonly sequence: number; readonly final: boolean };
 }
 
 /**
- * Feed `data` to the running MD5 of stream `streamId`, which lives on the thread that runs the task (the pool
- * sends every task of a stream to the same thread, in order). `final` digests and forgets it; `drop`
- * forgets it without a digest (an abandoned upload).
+ * The next bytes of several uploads' MD5s, hashed together (workers/md5-kernel.ts): datas[i] goes into the
+ * running state states[i] (shared memory with a worker pool, updated in place); where finals[i], the
+ * state is then finished and its MD5 returned in md5Hex[i]. Where seals[i], datas[i] (an encrypted upload's
+ * plaintext block) is also sealed into that lane's output, as SealTask does, in the same task.
+ * workers/md5-batcher.ts makes these.
  */
-export interface DigestTask {
-  readonly streamId: number;
-  /** 0, 1, 2 … per stream: a task out of order fails the stream instead of producing a wrong MD5 */
-  readonly sequence: number;
-  readonly data?: Uint8Array;
-  readonly final: boolean;
-  readonly drop?: boolean;
+export interface Md5Task {
+  readonly states: readonly Uint8Array[];
+  readonly datas: readonly Uint8Array[];
+  readonly finals: readonly boolean[];
+  readonly seals?: readonly (Md5LaneSeal | undefined)[];
 }
 
-export type DigestResult =
-  | { readonly ok: true; readonly md5Hex?: string }
+/** A seal riding along with a lane's MD5: its plaintext is the lane's data, its output shared memory. */
+export interface Md5LaneSeal {
+  readonly key: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly firstSequence: number;
+  readonly final: boolean;
+  readonly output: Uint8Array;
+}
+
+export type Md5Result =
+  | {
+    readonly ok: true;
+    readonly md5Hex: readonly (string | undefined)[];
+    /** per lane with a seal: the sealed length, or why the seal failed (that lane only) */
+    readonly sealed?: readonly (number | SerializedError | undefined)[];
+  }
   | { readonly ok: false; readonly error: SerializedError };
 
 export interface OpenTask {
@@ -63,7 +75,7 @@ export interface SerializedError {
 }
 
 export type SealResult =
-  | { readonly ok: true; readonly ciphertext?: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array; readonly md5Hex?: string }
+  | { readonly ok: true; readonly ciphertext?: Uint8Array; readonly sealedBytes?: number; readonly plaintext?: Uint8Array }
   | { readonly ok: false; readonly error: SerializedError };
 
 export type OpenResult =
@@ -131,6 +143,18 @@ export function serializeError(error: unknown): SerializedError {
   return { name: error.name, message: error.message, fields };
 }
 
+/** The error a SerializedError came from, as far as it can be rebuilt (a DareError with its reason). */
+export function rebuildError(serialized: SerializedError): Error {
+  const reason = serialized.fields['reason'];
+  if (serialized.name === 'DareError' && typeof reason === 'string') {
+    return new DareError(reason as DareErrorReason);
+  }
+  const error = new Error(serialized.message);
+  error.name = serialized.name;
+  Object.assign(error, serialized.fields);
+  return error;
+}
+
 /** Wrap a result so piscina transfers `buffers` back instead of cloning them. */
 function moveResult<T extends object>(value: T, buffers: readonly ArrayBuffer[]): T {
   const transferable = {
@@ -142,50 +166,39 @@ function moveResult<T extends object>(value: T, buffers: readonly ArrayBuffer[])
   return Piscina.move(transferable as never) as unknown as T;
 }
 
-/** Running MD5s of the streams whose tasks run on this thread. */
-const digestStates = new Map<number, { readonly hash: Hash; nextSequence: number }>();
-
 /** Shared by the worker task and the inline pool. */
-export function digestUpdate(task: DigestTask): DigestResult {
+export function md5Update(task: Md5Task): Md5Result {
+  let md5Hex: (string | undefined)[];
   try {
-    if (task.drop === true) {
-      digestStates.delete(task.streamId);
-      return { ok: true };
-    }
-    let state = digestStates.get(task.streamId);
-    if (state === undefined) digestStates.set(task.streamId, (state = { hash: createHash('md5'), nextSequence: 0 }));
-    if (task.sequence !== state.nextSequence) {
-      throw new Error(`digest stream ${task.streamId}: block ${task.sequence} arrived, expected ${state.nextSequence}`);
-    }
-    state.nextSequence++;
-    if (task.data !== undefined && task.data.byteLength > 0) state.hash.update(task.data);
-    if (!task.final) return { ok: true };
-    digestStates.delete(task.streamId);
-    return { ok: true, md5Hex: state.hash.digest('hex') };
+    md5Kernel.update(task.states, task.datas);
+    md5Hex = task.finals.map((final, i) => (final ? md5Kernel.final(task.states[i]!) : undefined));
   } catch (error) {
-    digestStates.delete(task.streamId);
     return { ok: false, error: serializeError(error) };
   }
+  if (task.seals === undefined) return { ok: true, md5Hex };
+  const sealed = task.seals.map((seal, i) => {
+    if (seal === undefined) return undefined;
+    try {
+      return sealPackagesInto(asBuffer(seal.key), asBuffer(seal.nonce), seal.firstSequence, task.datas[i]!, seal.final, asBuffer(seal.output));
+    } catch (error) {
+      return serializeError(error);
+    }
+  });
+  return { ok: true, md5Hex, sealed };
 }
 
-export function digest(task: DigestTask): DigestResult {
-  return digestUpdate(task);
+export function md5(task: Md5Task): Md5Result {
+  return md5Update(task);
 }
 
 export function seal(task: SealTask): SealResult {
   let ciphertext: Uint8Array<ArrayBuffer>;
-  let md5Hex: string | undefined;
-  if (task.digest !== undefined) {
-    const digested = digestUpdate({ ...task.digest, data: task.plaintext });
-    if (!digested.ok) return digested;
-    md5Hex = digested.md5Hex;
-  }
   if (task.output !== undefined && task.output.buffer instanceof SharedArrayBuffer) {
     // Shared memory: sealed in place, nothing travels back but the length (no new ArrayBuffer on the
     // calling thread, so no external-memory pressure on its garbage collector).
     try {
       const sealedBytes = sealPackagesInto(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final, asBuffer(task.output));
-      return { ok: true, sealedBytes, ...(md5Hex === undefined ? {} : { md5Hex }) };
+      return { ok: true, sealedBytes };
     } catch (error) {
       return { ok: false, error: serializeError(error) };
     }
@@ -199,7 +212,7 @@ export function seal(task: SealTask): SealResult {
     } catch (error) {
       return { ok: false, error: serializeError(error) };
     }
-    return moveResult({ ok: true, ciphertext: output, sealedBytes, plaintext, ...(md5Hex === undefined ? {} : { md5Hex }) }, [output.buffer, plaintext.buffer]);
+    return moveResult({ ok: true, ciphertext: output, sealedBytes, plaintext }, [output.buffer, plaintext.buffer]);
   }
   try {
     const sealed = sealPackages(asBuffer(task.key), asBuffer(task.nonce), task.firstSequence, task.plaintext, task.final);

@@ -10,4 +10,4 @@ export const seal = task.seal;
 export const open = task.open;
 export const probe = task.probe;
 export const erasureEncode = task.erasureEncode;
-export const digest = task.digest;
+export const md5 = task.md5;

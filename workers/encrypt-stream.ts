@@ -37,8 +37,8 @@ export interface PooledEncryptOptions extends PooledStreamOptions {
    */
   readonly recycle?: boolean;
   /**
-   * Feed the plaintext to this digest stream as part of each seal (on the sealing thread, in order) and
-   * report its MD5 once the last block is sealed. Needs `recycle`.
+   * Feed the plaintext to this digest stream as part of each seal (in the same task, in order) and report
+   * its MD5 once the last block is sealed. Needs `recycle`.
    */
   readonly digest?: { readonly stream: DigestStream; readonly onMd5: (md5Hex: string) => void };
   /**

@@ -8,24 +8,14 @@
 // `measuredPoolThreads` records the decision (2 threads: they also compute the ETag MD5 of large uploads).
 
 import { Piscina } from 'piscina';
-import { DareError, openPackages, openPackagesInto, sealPackages, sealPackagesInto, type DareErrorReason } from './dare.ts';
+import { openPackages, openPackagesInto, sealPackages, sealPackagesInto } from './dare.ts';
 import type {
-  DigestResult, DigestTask, ErasureEncodeResult, ErasureEncodeTask, OpenResult, OpenTask, ProbeResult, SealResult, SealTask, SerializedError,
+  ErasureEncodeResult, ErasureEncodeTask, Md5Result, OpenResult, OpenTask, ProbeResult, SealResult, SealTask,
 } from './crypto-task.ts';
-import { asBuffer, digestUpdate, erasureEncodeInto, ownedView } from './crypto-task.ts';
+import { asBuffer, erasureEncodeInto, md5Update, ownedView, rebuildError } from './crypto-task.ts';
+import { BatchedDigestStream, Md5Batcher, type DigestStream } from './md5-batcher.ts';
 
-/**
- * A running MD5 (the S3 ETag) computed on the pool: blocks are hashed in order on one thread, so a large
- * upload's MD5 — serial by nature and the most expensive per-byte step of a PUT — leaves the event loop.
- */
-export interface DigestStream {
-  /** Hash `data` next. With worker threads pass shared memory (else it is copied). Resolves once hashed. */
-  update(data: Uint8Array): Promise<void>;
-  /** Hash `data` (if any) last; the MD5 in hex. */
-  finish(data?: Uint8Array): Promise<string>;
-  /** Forget the state (the upload failed); nothing happens after finish. */
-  abandon(): void;
-}
+export type { DigestStream } from './md5-batcher.ts';
 
 /** Where a seal also feeds the plaintext to a digest stream (sealRecycled). */
 export interface SealDigest {
@@ -33,8 +23,6 @@ export interface SealDigest {
   /** the stream's last block: the result carries the MD5 */
   readonly final: boolean;
 }
-
-let nextDigestStreamId = 1;
 
 export interface BlockCipherPool {
   /** 0 = run the same kernels inline on the calling thread */
@@ -70,6 +58,8 @@ export interface BlockCipherPool {
   encodeErasure(task: ErasureEncodeTask): Promise<{ implementation: 'native' | 'typescript'; isMainThread: boolean }>;
   /** tasks submitted and not yet settled (queued + running); always 0 inline */
   readonly queueDepth: number;
+  /** MD5 batches sent and the uploads' blocks (lanes) they carried, since start */
+  readonly md5Counters: { readonly batches: number; readonly lanes: number };
   /** waits for the tasks already submitted, then ends the worker threads; later calls reject */
   close(): Promise<void>;
 }
@@ -104,7 +94,8 @@ export const poolQueuedTasksMax = 1024;
  * - Sealing alone never paid for a pool (bench/pool.bench.ts, 2026-11-27: inline 1.4–1.8 GB per CPU-second
  *   vs 1.26–1.40 on 1–3 threads), and while the ETag MD5 ran on the event loop one thread was best (seal +
  *   MD5: inline 513–526 MB/s, 1 thread 560–654, 2 threads 642–654 at more CPU per byte).
- * - Since the MD5 runs on the pool too (DigestStream, pinned per upload) and large writes skip the page
+ * - Since the MD5 runs on the pool too (DigestStream; since session 15 batched across uploads,
+ *   workers/md5-batcher.ts) and large writes skip the page
  *   cache, the event loop only moves bytes and 2 threads win: `coffer bench compare` of 16 MiB PUTs, c=4,
  *   3 rounds alternating (bench/RESULTS.md): plain 463 (MD5 on the event loop) / 484 (1 thread) / 539 MiB/s
  *   (2 threads), SSE-S3 337 / 387 / 441 MiB/s; GETs and 4 KiB requests within noise.
@@ -126,26 +117,54 @@ export const defaultPoolThreads: number = parsePoolThreads(process.env['COFFER_P
 
 const workerModuleUrl = new URL('./crypto-task.worker.mjs', import.meta.url);
 
-function rebuildError(serialized: SerializedError): Error {
-  const reason = serialized.fields['reason'];
-  if (serialized.name === 'DareError' && typeof reason === 'string') {
-    return new DareError(reason as DareErrorReason);
-  }
-  const error = new Error(serialized.message);
-  error.name = serialized.name;
-  Object.assign(error, serialized.fields);
-  return error;
-}
 
 /** A 12- or 32-byte parameter as a Uint8Array of its own, so cloning it never copies a whole Buffer pool. */
 function smallCopy(bytes: Buffer): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+/**
+ * A seal whose plaintext also goes to a digest stream, as one task with that stream's MD5 (the batch it joins
+ * hashes and then seals); undefined when the buffers cannot ride along as they are.
+ */
+function sealWithDigest(key: Uint8Array, nonce: Uint8Array, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest: SealDigest | undefined): Promise<RecycledSeal> | undefined {
+  const stream = digest?.stream;
+  if (!(stream instanceof BatchedDigestStream) || !stream.sealsRideAlong(plaintext, output)) return undefined;
+  return stream.sealAndUpdate(plaintext, digest!.final, { key, nonce, firstSequence, final, output }).then(({ sealedBytes, md5Hex }) => ({
+    ciphertext: output.subarray(0, sealedBytes),
+    plaintext,
+    output,
+    ...(md5Hex === undefined ? {} : { md5Hex }),
+  }));
+}
+
+/** Feed a seal's plaintext to its digest stream; the MD5 once the stream's last block is hashed. */
+function hashSealed(digest: SealDigest | undefined, plaintext: Buffer): Promise<string | undefined> | undefined {
+  if (digest === undefined) return undefined;
+  return digest.final ? digest.stream.finish(plaintext) : digest.stream.update(plaintext).then(() => undefined);
+}
+
+/** The seal and the MD5 of one block both done (the block is the caller's again), failures reported once. */
+async function withDigest(sealing: Promise<RecycledSeal>, hashing: Promise<string | undefined> | undefined): Promise<RecycledSeal> {
+  if (hashing === undefined) return sealing;
+  const [sealed, md5Hex] = await Promise.allSettled([sealing, hashing]);
+  if (sealed.status === 'rejected') {
+    hashing.catch(() => undefined);
+    throw sealed.reason;
+  }
+  if (md5Hex.status === 'rejected') throw md5Hex.reason;
+  return md5Hex.value === undefined ? sealed.value : { ...sealed.value, md5Hex: md5Hex.value };
+}
+
 class InlineBlockCipherPool implements BlockCipherPool {
   readonly threads = 0;
   readonly queueDepth = 0;
   #closed = false;
+  readonly #md5 = new Md5Batcher((task) => ({ thread: 0, done: Promise.resolve(md5Update(task)) }), false, 1);
+
+  get md5Counters(): { readonly batches: number; readonly lanes: number } {
+    return this.#md5.counters;
+  }
 
   seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer> {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
@@ -158,23 +177,21 @@ class InlineBlockCipherPool implements BlockCipherPool {
 
   sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    const together = sealWithDigest(key, nonce, firstSequence, plaintext, final, output, digest);
+    if (together !== undefined) return together;
+    const hashing = hashSealed(digest, plaintext);
+    let sealing: Promise<RecycledSeal>;
     try {
-      let md5Hex: string | undefined;
-      if (digest !== undefined) {
-        const stream = digestStreamOf(digest.stream);
-        const digested = digestUpdate({ streamId: stream.id, sequence: stream.nextSequence(digest.final), data: plaintext, final: digest.final });
-        if (!digested.ok) throw rebuildError(digested.error);
-        md5Hex = digested.md5Hex;
-      }
       const sealedBytes = sealPackagesInto(key, nonce, firstSequence, plaintext, final, output);
-      return Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output, ...(md5Hex === undefined ? {} : { md5Hex }) });
+      sealing = Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output });
     } catch (error) {
-      return Promise.reject(error);
+      sealing = Promise.reject(error);
     }
+    return withDigest(sealing, hashing);
   }
 
   createDigest(): DigestStream {
-    return new PoolDigestStream(nextDigestStreamId++, (task) => Promise.resolve(digestUpdate(task)));
+    return this.#md5.createStream();
   }
 
   open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {
@@ -208,88 +225,20 @@ class InlineBlockCipherPool implements BlockCipherPool {
   }
 }
 
-/**
- * Runs DigestTasks for one stream in order. Both pools use it: inline the task runs at once, on workers it
- * goes to the stream's lane (one thread), whose queue is first in, first out.
- */
-class PoolDigestStream implements DigestStream {
-  #done = false;
-  /** tasks sent so far: each carries its index, and the thread refuses one out of order */
-  #sequence = 0;
-
-  /** `lane`: the worker thread the stream is pinned to (undefined inline) */
-  constructor(
-    readonly id: number,
-    private readonly run: (task: DigestTask, transferList: ArrayBuffer[]) => Promise<DigestResult>,
-    readonly lane?: Lane,
-  ) {}
-
-  async update(data: Uint8Array): Promise<void> {
-    await this.#send(data, false);
-  }
-
-  async finish(data?: Uint8Array): Promise<string> {
-    const md5Hex = await this.#send(data, true);
-    if (md5Hex === undefined) throw new Error('digest stream: no MD5 from the final task');
-    return md5Hex;
-  }
-
-  abandon(): void {
-    if (this.#done) return;
-    this.#end();
-    void this.run({ streamId: this.id, sequence: this.#sequence++, final: false, drop: true }, []).catch(() => undefined);
-  }
-
-  /** The next task's place in the stream, for a seal that carries this digest (`final`: the last one). */
-  nextSequence(final: boolean): number {
-    if (this.#done) throw new Error('digest stream already finished');
-    if (final) this.#end();
-    return this.#sequence++;
-  }
-
-  #end(): void {
-    this.#done = true;
-    if (this.lane) this.lane.streams -= 1;
-  }
-
-  async #send(data: Uint8Array | undefined, final: boolean): Promise<string | undefined> {
-    let view = data;
-    const transferList: ArrayBuffer[] = [];
-    if (view !== undefined && !(view.buffer instanceof SharedArrayBuffer) && this.lane !== undefined) {
-      const copy = new Uint8Array(view.byteLength); // the caller keeps its buffer; the worker gets a moved copy
-      copy.set(view);
-      view = copy;
-      transferList.push(copy.buffer);
-    }
-    const sequence = this.nextSequence(final);
-    const result = await this.run({ streamId: this.id, sequence, ...(view === undefined ? {} : { data: view }), final }, transferList);
-    if (!result.ok) throw rebuildError(result.error);
-    return result.md5Hex;
-  }
-}
-
-function digestStreamOf(stream: DigestStream): PoolDigestStream {
-  if (!(stream instanceof PoolDigestStream)) throw new Error('digest stream of another pool');
-  return stream;
-}
-
 /** One worker thread and its FIFO queue. */
 interface Lane {
   readonly piscina: Piscina;
   /** tasks submitted and not settled */
   queued: number;
-  /** digest streams pinned here */
-  streams: number;
 }
 
 class WorkerBlockCipherPool implements BlockCipherPool {
   readonly threads: number;
-  /**
-   * One single-thread piscina per thread, so a digest stream can be pinned to one thread (its MD5 state
-   * lives there); other tasks go to the least busy lane.
-   */
+  /** one single-thread piscina per thread; a task goes to the least busy */
   readonly #lanes: Lane[];
   #closed = false;
+  /** the ETag MD5s of large uploads, several uploads per task */
+  readonly #md5: Md5Batcher;
 
   constructor(threads: number) {
     this.threads = threads;
@@ -300,28 +249,39 @@ class WorkerBlockCipherPool implements BlockCipherPool {
         maxThreads: 1,
         maxQueue: poolQueuedTasksMax,
         concurrentTasksPerWorker: 1,
-        // A digest stream's blocks must reach its thread in submission order; by default piscina puts a
-        // task it could not dispatch at once at the *back* of the queue (the worker checks the order too).
+        // Tasks run in submission order per thread; by default piscina puts a task it could not dispatch at
+        // once at the *back* of the queue.
         stricterFIFO: true,
         // Keep the threads for the pool's lifetime: a new worker costs the tsx module load again.
         idleTimeout: Number.POSITIVE_INFINITY,
       }),
       queued: 0,
-      streams: 0,
     }));
+    this.#md5 = new Md5Batcher(
+      (task, transferList, thread) => {
+        const lane = thread === undefined ? this.#leastBusy() : this.#lanes[thread]!;
+        return { thread: this.#lanes.indexOf(lane), done: this.#run<Md5Result>(task, 'md5', transferList, lane) };
+      },
+      true,
+      threads,
+    );
   }
 
   get queueDepth(): number {
     return this.#lanes.reduce((sum, lane) => sum + lane.queued, 0);
   }
 
-  #leastBusy(by: 'queued' | 'streams'): Lane {
+  get md5Counters(): { readonly batches: number; readonly lanes: number } {
+    return this.#md5.counters;
+  }
+
+  #leastBusy(): Lane {
     let best = this.#lanes[0]!;
-    for (const lane of this.#lanes) if (lane[by] < best[by]) best = lane;
+    for (const lane of this.#lanes) if (lane.queued < best.queued) best = lane;
     return best;
   }
 
-  async #run<T>(task: object, name: string, transferList: ArrayBuffer[], lane: Lane = this.#leastBusy('queued')): Promise<T> {
+  async #run<T>(task: object, name: string, transferList: ArrayBuffer[], lane: Lane = this.#leastBusy()): Promise<T> {
     if (this.#closed) throw new Error('block cipher pool is closed');
     lane.queued += 1;
     try {
@@ -332,9 +292,7 @@ class WorkerBlockCipherPool implements BlockCipherPool {
   }
 
   createDigest(): DigestStream {
-    const lane = this.#leastBusy('streams');
-    lane.streams += 1;
-    return new PoolDigestStream(nextDigestStreamId++, (task, transferList) => this.#run<DigestResult>(task, 'digest', transferList, lane), lane);
+    return this.#md5.createStream();
   }
 
   async seal(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean): Promise<Buffer> {
@@ -345,27 +303,31 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     return asBuffer(result.ciphertext!);
   }
 
-  async sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
-    // With a digest, the seal runs where the stream's MD5 lives and feeds it first.
-    const stream = digest === undefined ? undefined : digestStreamOf(digest.stream);
-    const lane = stream?.lane;
-    if (stream !== undefined && lane === undefined) throw new Error('a digest stream of the inline pool on a worker pool');
-    const digestField = stream === undefined ? {} : { digest: { streamId: stream.id, sequence: stream.nextSequence(digest!.final), final: digest!.final } };
-    const md5Of = (result: { md5Hex?: string }) => (result.md5Hex === undefined ? {} : { md5Hex: result.md5Hex });
+  sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
+    if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
+    // Shared blocks: one task hashes and seals. Else the MD5 is handed its block first: a block that is not
+    // shared memory is copied for it now, before the seal below moves the block to its worker.
+    const together = sealWithDigest(smallCopy(key), smallCopy(nonce), firstSequence, plaintext, final, output, digest);
+    if (together !== undefined) return together;
+    const hashing = hashSealed(digest, plaintext);
+    return withDigest(this.#sealRecycled(key, nonce, firstSequence, plaintext, final, output), hashing);
+  }
+
+  async #sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer): Promise<RecycledSeal> {
     if (plaintext.buffer instanceof SharedArrayBuffer && output.buffer instanceof SharedArrayBuffer) {
       // Shared blocks (sharedBlocks below): the worker reads and writes them in place; nothing is moved.
-      const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext, final, output, ...digestField };
-      const result = await this.#run<SealResult>(task, 'seal', [], lane);
+      const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext, final, output };
+      const result = await this.#run<SealResult>(task, 'seal', []);
       if (!result.ok) throw rebuildError(result.error);
-      return { ciphertext: output.subarray(0, result.sealedBytes), plaintext, output, ...md5Of(result) };
+      return { ciphertext: output.subarray(0, result.sealedBytes), plaintext, output };
     }
     const ownedPlaintext = ownedView(plaintext);
     const ownedOutput = ownedView(output);
-    const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: ownedPlaintext, final, output: ownedOutput, ...digestField };
-    const result = await this.#run<SealResult>(task, 'seal', [ownedPlaintext.buffer, ownedOutput.buffer], lane);
+    const task: SealTask = { key: smallCopy(key), nonce: smallCopy(nonce), firstSequence, plaintext: ownedPlaintext, final, output: ownedOutput };
+    const result = await this.#run<SealResult>(task, 'seal', [ownedPlaintext.buffer, ownedOutput.buffer]);
     if (!result.ok) throw rebuildError(result.error);
     const returnedOutput = asBuffer(result.ciphertext!);
-    return { ciphertext: returnedOutput.subarray(0, result.sealedBytes), plaintext: asBuffer(result.plaintext!), output: returnedOutput, ...md5Of(result) };
+    return { ciphertext: returnedOutput.subarray(0, result.sealedBytes), plaintext: asBuffer(result.plaintext!), output: returnedOutput };
   }
 
   async open(key: Buffer, ciphertext: Buffer, firstSequence: number, expectNonce?: Buffer): Promise<{ plaintext: Buffer; final: boolean; nonce: Buffer }> {

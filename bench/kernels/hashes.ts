@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { crc32 as rsCrc32, crc32c as rsCrc32c } from '@node-rs/crc32';
 import { createCRC32, createMD5, createSHA256, createXXHash128 } from 'hash-wasm';
 import { hmacSha256, nativeHashStatus, sha256 } from '../../engine/crypto/sha256.ts';
+import { allMd5Kernels, type Md5Kernel } from '../../workers/md5-kernel.ts';
 import { must, mebibyte, type KernelSpec } from './harness.ts';
 
 export async function hashKernels(): Promise<KernelSpec[]> {
@@ -32,6 +33,17 @@ export async function hashKernels(): Promise<KernelSpec[]> {
   const iv = randomBytes(32);
   must(sha256(canonical).equals(createHash('sha256').update(canonical).digest()), 'one-shot SHA-256 = node:crypto');
   must(hmacSha256(key, iv, 'SSE-S3', 'DAREv2-HMAC-SHA256', 'bucket/prefix/object').equals(createHmac('sha256', key).update(iv).update('SSE-S3').update('DAREv2-HMAC-SHA256').update('bucket/prefix/object').digest()), 'one-shot HMAC = node:crypto');
+  // The ETag MD5 of several uploads at once (workers/md5-kernel.ts): N lanes of 1 MiB per call, per kernel.
+  const md5Lanes = (kernel: Md5Kernel, lanes: number): KernelSpec => {
+    const states = Array.from({ length: lanes }, () => new Uint8Array(kernel.stateBytes));
+    const datas = Array.from({ length: lanes }, () => data);
+    states.forEach((state) => kernel.init(state));
+    kernel.update(states, datas);
+    must(kernel.final(states[0]!) === createHash('md5').update(data).digest('hex'), `${kernel.status} MD5 = node:crypto`);
+    states.forEach((state) => kernel.init(state));
+    return { group, name: `MD5 ${lanes} × 1 MiB in one call (${kernel.status})`, bytes: lanes * mebibyte, fn: () => { kernel.update(states, datas); } };
+  };
+  const md5Kernels = (await allMd5Kernels()).filter((kernel) => kernel.lanes > 1);
   const oneShot = nativeHashStatus.startsWith('native') ? 'native/hash.c' : 'fallback: node:crypto';
   let sink = 0;
   const specs: KernelSpec[] = [
@@ -41,6 +53,7 @@ export async function hashKernels(): Promise<KernelSpec[]> {
     { group, name: `HMAC-SHA256 of a KEK derivation, 4 parts (one-shot, ${oneShot})`, fn: () => { sink += hmacSha256(key, iv, 'SSE-S3', 'DAREv2-HMAC-SHA256', 'bucket/prefix/object')[0]!; } },
     { group, name: 'MD5 1 MiB (node:crypto)', bytes: mebibyte, fn: () => { sink += createHash('md5').update(data).digest()[0]!; } },
     { group, name: 'MD5 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmMd5).length; } },
+    ...md5Kernels.flatMap((kernel) => [2, 4, 8].map((lanes) => md5Lanes(kernel, lanes))),
     { group, name: 'SHA-256 1 MiB (node:crypto)', bytes: mebibyte, fn: () => { sink += createHash('sha256').update(data).digest()[0]!; } },
     { group, name: 'SHA-256 1 MiB (hash-wasm)', bytes: mebibyte, fn: () => { sink += wasm(wasmSha256).length; } },
     { group, name: 'CRC32C 1 MiB (@node-rs/crc32)', bytes: mebibyte, fn: () => { sink += rsCrc32c(data); } },
