@@ -233,31 +233,6 @@ describe('decryptStreamPooled over loaned blocks', () => {
     assert.equal(released(), blocks(), `every block released (${released()} of ${blocks()})`);
   });
 
-  it('hands out the first block once it is open, before the next read is in (the time to first byte)', async () => {
-    let openGate: (() => void) | undefined;
-    const gate = new Promise<void>((resolve) => { openGate = resolve; });
-    let taken = 0;
-    async function* slowAfterFirst(): AsyncGenerator<LoanedBlock> {
-      for (let offset = 0; offset < sealed.length; offset += cipherBlockBytes) {
-        if (offset > 0) await gate; // the disk is slow for every read after the first
-        const shared = Buffer.from(new SharedArrayBuffer(cipherBlockBytes));
-        const piece = sealed.subarray(offset, offset + cipherBlockBytes);
-        piece.copy(shared);
-        taken++;
-        yield { bytes: shared.subarray(0, piece.length), release: () => undefined };
-      }
-    }
-    const pieces = decryptStreamPooled({ loaned: slowAfterFirst() }, key, 0, pool, { recycle: true });
-    const first = await Promise.race([pieces.next(), new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 5_000))]);
-    if (first === 'stuck' || first.done === true) assert.fail('the first block waited for the second read');
-    assert.ok(first.value.equals(plaintext.subarray(0, defaultBlockBytes)));
-    const collected = [Buffer.from(first.value)];
-    openGate!();
-    for await (const piece of pieces) collected.push(Buffer.from(piece));
-    assert.ok(Buffer.concat(collected).equals(plaintext), 'the rest in order after it');
-    assert.equal(taken, Math.ceil(sealed.length / cipherBlockBytes));
-  });
-
   it('fails on a tampered block and still releases every block it took, also when the consumer stops early', async () => {
     const tampered = Buffer.from(sealed);
     tampered[3 * cipherBlockBytes + 100]! ^= 1;

@@ -93,13 +93,6 @@ class OrderedWindow<T> {
     return this.#entries.length > 0 && this.#entries[0]!.settled;
   }
 
-  /** Settles (never rejects) when the oldest block does. */
-  headDone(): Promise<void> {
-    const head = this.#entries[0];
-    assertInvariant(head !== undefined, 'headDone on an empty window');
-    return head.promise.then(() => undefined, () => undefined);
-  }
-
   push(promise: Promise<T>): void {
     const entry = { promise, settled: false };
     promise.then(
@@ -340,54 +333,20 @@ export async function* decryptStreamPooled(
     if ('loaned' in source) {
       // Whole cipher blocks read where the pool can open them (engine/file-reader.ts readBlocks): no copy.
       let shortBlockSeen = false;
-      const blocks = source.loaned[Symbol.asyncIterator]();
-      /** the next read, started while the first block was opening, not taken yet */
-      let reading: Promise<IteratorResult<{ readonly bytes: Uint8Array; release(): void }>> | undefined;
-      let yielded = false;
-      try {
-        for (;;) {
-          const next = reading ?? blocks.next();
-          reading = undefined;
-          if (!yielded && window.length > 0) {
-            // The response's status line waits for the first block (the time to first byte): it goes out as
-            // soon as it is open, not once the next read is in too. Later blocks keep the steady order
-            // (yielding each as it opens starved the reader at c=4: docs/decisions.md).
-            next.catch(() => undefined); // awaited below or in the finally
-            await Promise.race([window.headDone(), next.then(() => undefined, () => undefined)]);
-            if (window.headSettled) {
-              reading = next;
-              yielded = true;
-              yield* emit(await window.shift());
-              continue;
-            }
-          }
-          const result = await next;
-          if (result.done) break;
-          const block = result.value;
-          unsubmitted = block; // released in the finally below if we never get to submit it
-          if (shortBlockSeen) throw new Error('decryptStreamPooled: a loaned block after a short one');
-          if (block.bytes.byteLength > cipherBlockBytes) throw new Error('decryptStreamPooled: a loaned block larger than a cipher block');
-          shortBlockSeen = block.bytes.byteLength < cipherBlockBytes;
-          if (block.bytes.byteLength > 0) sawBytes = true;
-          while (window.length >= maxInFlight) yield* emit(await window.shift());
-          unsubmitted = undefined;
-          if (block.bytes.byteLength === 0) {
-            block.release();
-            continue;
-          }
-          submit(Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength), false, block.release);
-          while (window.headSettled) {
-            yielded = true;
-            yield* emit(await window.shift());
-          }
+      for await (const block of source.loaned) {
+        unsubmitted = block; // released in the finally below if we never get to submit it
+        if (shortBlockSeen) throw new Error('decryptStreamPooled: a loaned block after a short one');
+        if (block.bytes.byteLength > cipherBlockBytes) throw new Error('decryptStreamPooled: a loaned block larger than a cipher block');
+        shortBlockSeen = block.bytes.byteLength < cipherBlockBytes;
+        if (block.bytes.byteLength > 0) sawBytes = true;
+        while (window.length >= maxInFlight) yield* emit(await window.shift());
+        unsubmitted = undefined;
+        if (block.bytes.byteLength === 0) {
+          block.release();
+          continue;
         }
-      } finally {
-        if (reading !== undefined) {
-          // A read raced and never taken (the consumer stopped): wait for it and give its block back.
-          const left = await reading.catch(() => undefined);
-          if (left !== undefined && left.done !== true) left.value.release();
-        }
-        await blocks.return?.(undefined);
+        submit(Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength), false, block.release);
+        while (window.headSettled) yield* emit(await window.shift());
       }
     }
     for await (const chunk of 'loaned' in source ? [] : source) {
