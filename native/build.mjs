@@ -8,7 +8,7 @@
 // warning line and exits 0, and workers/native-gcm.ts and engine/native-fs.ts find no addon, so DARE stays
 // on node:crypto (same bytes, a little slower) and metadata I/O on node:fs (same files, more pool round
 // trips). It never downloads headers either: node-gyp gets --nodedir pointing at the headers installed
-// with this Node (include/node, OpenSSL's included). The two addons are independent: make runs with -k, so
+// with this Node (include/node, OpenSSL's included). The addons are independent: make runs with -k, so
 // one that does not compile leaves the other built, and each must pass its own self-test (a round trip
 // against node:crypto, a write/read/fsync round trip against node:fs) or it is deleted; the warning line
 // names what is missing and why.

@@ -154,7 +154,8 @@ export class Md5Batcher {
         job.resolve({ ...(result.md5Hex[i] === undefined ? {} : { md5Hex: result.md5Hex[i] }), ...(sealed === undefined ? {} : { sealedBytes: sealed }) });
       } else {
         // A block after a failed one was hashed into a state that missed bytes: it fails too.
-        if (result?.ok !== true) stream.fail(cause ?? Object.assign(new Error(result!.ok ? '' : result!.error.message), result!.ok ? {} : { name: result!.error.name, ...result!.error.fields }));
+        if (result === undefined) stream.fail(cause ?? new Error('md5 batch failed'));
+        else if (!result.ok) stream.fail(rebuildError(result.error));
         job.reject(stream.failure);
       }
       // Its next block lines up again, all of this batch's uploads before the next batch leaves.

@@ -125,11 +125,14 @@ function smallCopy(bytes: Buffer): Uint8Array {
 
 /**
  * A seal whose plaintext also goes to a digest stream, as one task with that stream's MD5 (the batch it joins
- * hashes and then seals); undefined when the buffers cannot ride along as they are.
+ * hashes and then seals); undefined without a digest, or when the buffers cannot ride along as they are
+ * (a worker pool's blocks that are not shared memory).
  */
 function sealWithDigest(key: Uint8Array, nonce: Uint8Array, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest: SealDigest | undefined): Promise<RecycledSeal> | undefined {
   const stream = digest?.stream;
-  if (!(stream instanceof BatchedDigestStream) || !stream.sealsRideAlong(plaintext, output)) return undefined;
+  if (stream === undefined) return undefined;
+  if (!(stream instanceof BatchedDigestStream)) throw new Error('a digest stream this pool did not make');
+  if (!stream.sealsRideAlong(plaintext, output)) return undefined;
   return stream.sealAndUpdate(plaintext, digest!.final, { key, nonce, firstSequence, final, output }).then(({ sealedBytes, md5Hex }) => ({
     ciphertext: output.subarray(0, sealedBytes),
     plaintext,
@@ -177,17 +180,15 @@ class InlineBlockCipherPool implements BlockCipherPool {
 
   sealRecycled(key: Buffer, nonce: Buffer, firstSequence: number, plaintext: Buffer, final: boolean, output: Buffer, digest?: SealDigest): Promise<RecycledSeal> {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
-    const together = sealWithDigest(key, nonce, firstSequence, plaintext, final, output, digest);
-    if (together !== undefined) return together;
-    const hashing = hashSealed(digest, plaintext);
-    let sealing: Promise<RecycledSeal>;
     try {
+      // Inline every buffer rides along: with a digest, its batch hashes and seals.
+      const together = sealWithDigest(key, nonce, firstSequence, plaintext, final, output, digest);
+      if (together !== undefined) return together;
       const sealedBytes = sealPackagesInto(key, nonce, firstSequence, plaintext, final, output);
-      sealing = Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output });
+      return Promise.resolve({ ciphertext: output.subarray(0, sealedBytes), plaintext, output });
     } catch (error) {
-      sealing = Promise.reject(error);
+      return Promise.reject(error);
     }
-    return withDigest(sealing, hashing);
   }
 
   createDigest(): DigestStream {
@@ -307,7 +308,12 @@ class WorkerBlockCipherPool implements BlockCipherPool {
     if (this.#closed) return Promise.reject(new Error('block cipher pool is closed'));
     // Shared blocks: one task hashes and seals. Else the MD5 is handed its block first: a block that is not
     // shared memory is copied for it now, before the seal below moves the block to its worker.
-    const together = sealWithDigest(smallCopy(key), smallCopy(nonce), firstSequence, plaintext, final, output, digest);
+    let together: Promise<RecycledSeal> | undefined;
+    try {
+      together = sealWithDigest(smallCopy(key), smallCopy(nonce), firstSequence, plaintext, final, output, digest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (together !== undefined) return together;
     const hashing = hashSealed(digest, plaintext);
     return withDigest(this.#sealRecycled(key, nonce, firstSequence, plaintext, final, output), hashing);
