@@ -42,15 +42,28 @@ export function isPageAligned(view: Uint8Array): boolean {
   return slabMemories.has(view.buffer) && view.byteOffset % 4096 === 0;
 }
 
-/** Aligned buffers of one size, `buffersPerSlab` per WebAssembly.Memory slab, at most `slabsMax` slabs. */
+/** Slab memory → its pool, for the pools whose buffers a writer may hold (holdWhileWriting). */
+const holdableSlabs = new WeakMap<ArrayBufferLike, AlignedBufferPool>();
+
+/**
+ * Aligned buffers of one size, `buffersPerSlab` per WebAssembly.Memory slab, at most `slabsMax` slabs.
+ *
+ * A `holdable` pool lends its buffers by strict acquire/release (nobody rewrites a buffer without releasing
+ * and acquiring it again), so a file writer may keep writing one after handing it back (holdWhileWriting):
+ * its release then waits for the write.
+ */
 export class AlignedBufferPool {
   readonly #free: Buffer[] = [];
   readonly #owned = new WeakSet<Buffer>();
+  /** slab memory → its buffers in address order (holdable pools only) */
+  readonly #slabBuffers = new Map<ArrayBufferLike, Buffer[]>();
+  /** buffers a write still reads; `releaseDue` once they were released meanwhile */
+  readonly #held = new Map<Buffer, { releaseDue: boolean }>();
   #slabs = 0;
   #inUse = 0;
 
   /** `bufferBytes`: a multiple of 4 KiB (so every buffer in a slab starts on a page boundary). */
-  constructor(readonly bufferBytes = alignedBufferBytes, readonly slabsMax = maxSlabs) {
+  constructor(readonly bufferBytes = alignedBufferBytes, readonly slabsMax = maxSlabs, readonly holdable = false) {
     if (!Number.isInteger(bufferBytes) || bufferBytes <= 0 || bufferBytes % 4096 !== 0) throw new Error(`aligned buffers must be a multiple of 4 KiB, got ${bufferBytes}`);
   }
 
@@ -61,9 +74,14 @@ export class AlignedBufferPool {
     return this.#free.pop();
   }
 
-  /** Give a buffer from acquire() back; anything else is ignored. */
+  /** Give a buffer from acquire() back; anything else is ignored. A held buffer comes back once its write is done. */
   release(buffer: Buffer): void {
     if (!this.#owned.has(buffer)) return;
+    const hold = this.#held.get(buffer);
+    if (hold !== undefined) {
+      hold.releaseDue = true;
+      return;
+    }
     this.#inUse--;
     this.#free.push(buffer);
   }
@@ -77,6 +95,26 @@ export class AlignedBufferPool {
     return { slabs: this.#slabs, free: this.#free.length, inUse: this.#inUse };
   }
 
+  /**
+   * Keep the buffer `view` lies in out of the free list until `until` settles (holdable pools; false if
+   * `view` is not inside one of its buffers, or that buffer is held already).
+   */
+  hold(view: Uint8Array, until: Promise<unknown>): boolean {
+    const buffers = this.#slabBuffers.get(view.buffer);
+    if (buffers === undefined) return false;
+    const index = Math.floor(view.byteOffset / this.bufferBytes);
+    const buffer = buffers[index];
+    if (buffer === undefined || view.byteOffset + view.byteLength > (index + 1) * this.bufferBytes || this.#held.has(buffer)) return false;
+    const hold = { releaseDue: false };
+    this.#held.set(buffer, hold);
+    const done = (): void => {
+      this.#held.delete(buffer);
+      if (hold.releaseDue) this.release(buffer);
+    };
+    until.then(done, done);
+    return true;
+  }
+
   #addSlab(): boolean {
     if (this.#slabs >= this.slabsMax || WasmMemory === undefined) return false;
     let memory: { readonly buffer: SharedArrayBuffer };
@@ -88,10 +126,13 @@ export class AlignedBufferPool {
     }
     this.#slabs++;
     slabMemories.add(memory.buffer);
-    for (let i = buffersPerSlab - 1; i >= 0; i--) {
-      const buffer = Buffer.from(memory.buffer, i * this.bufferBytes, this.bufferBytes);
-      this.#owned.add(buffer);
-      this.#free.push(buffer);
+    const inOrder: Buffer[] = [];
+    for (let i = 0; i < buffersPerSlab; i++) inOrder.push(Buffer.from(memory.buffer, i * this.bufferBytes, this.bufferBytes));
+    for (const buffer of inOrder) this.#owned.add(buffer);
+    this.#free.push(...inOrder.toReversed());
+    if (this.holdable) {
+      this.#slabBuffers.set(memory.buffer, inOrder);
+      holdableSlabs.set(memory.buffer, this);
     }
     return true;
   }
@@ -99,6 +140,14 @@ export class AlignedBufferPool {
 
 /** The process-wide pool (one per thread; only the main thread writes files). */
 export const alignedBuffers = new AlignedBufferPool();
+
+/**
+ * Hold the holdable pool buffer `view` lies in until `until` settles (AlignedBufferPool.hold): a writer that
+ * still reads a caller's buffer after returning to it. False for any other memory: the writer must wait.
+ */
+export function holdWhileWriting(view: Uint8Array, until: Promise<unknown>): boolean {
+  return holdableSlabs.get(view.buffer)?.hold(view, until) ?? false;
+}
 
 /** Slabs per block pool: 16 × 16 blocks of ~1 MiB; past that, callers fall back to ordinary shared memory. */
 const blockSlabsMax = 16;
@@ -110,10 +159,24 @@ const blockPools = new Map<number, AlignedBufferPool>();
  * (workers/encrypt-stream.ts), written from with O_DIRECT by engine/file-writer.ts.
  */
 export function alignedBlockBuffers(blockBytes: number): AlignedBufferPool {
-  let pool = blockPools.get(blockBytes);
+  return blockPoolFor(blockPools, blockBytes, false);
+}
+
+const holdableBlockPools = new Map<number, AlignedBufferPool>();
+
+/**
+ * Like alignedBlockBuffers, but holdable (a pool of its own): the sealed blocks of SSE PUTs, which the file
+ * writer keeps writing while the stream seals the next ones (engine/file-writer.ts).
+ */
+export function holdableBlockBuffers(blockBytes: number): AlignedBufferPool {
+  return blockPoolFor(holdableBlockPools, blockBytes, true);
+}
+
+function blockPoolFor(pools: Map<number, AlignedBufferPool>, blockBytes: number, holdable: boolean): AlignedBufferPool {
+  let pool = pools.get(blockBytes);
   if (pool === undefined) {
-    pool = new AlignedBufferPool(Math.ceil((blockBytes + 2 * 4096 - 1) / 4096) * 4096, blockSlabsMax);
-    blockPools.set(blockBytes, pool);
+    pool = new AlignedBufferPool(Math.ceil((blockBytes + 2 * 4096 - 1) / 4096) * 4096, blockSlabsMax, holdable);
+    pools.set(blockBytes, pool);
   }
   return pool;
 }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackagesInto, randomDareNonce, sealPackagesInto } from '../workers/dare.ts';
 import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled, type BlockBuffers } from '../workers/encrypt-stream.ts';
-import { alignedBlockBuffers } from './aligned-buffers.ts';
+import { holdableBlockBuffers } from './aligned-buffers.ts';
 import { secureRandomBytes } from '../workers/random-pool.ts';
 import type { LoanedBlock } from './file-reader.ts';
 import { BlockBufferPool, blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
@@ -75,7 +75,7 @@ export function encryptBody(
  * are (engine/file-writer.ts): no copy of the ciphertext on the event loop. `fallback` once those run out.
  */
 function pageAlignedOutputs(fallback: BlockBuffers): BlockBuffers {
-  const aligned = alignedBlockBuffers(cipherBlockBytesFor(defaultBlockBytes));
+  const aligned = holdableBlockBuffers(cipherBlockBytesFor(defaultBlockBytes));
   return {
     take: (sizeBytes) => (sizeBytes <= aligned.bufferBytes ? aligned.acquire() : undefined) ?? fallback.take(sizeBytes),
     give: (buffer) => (aligned.owns(buffer) ? aligned.release(buffer) : fallback.give(buffer)),

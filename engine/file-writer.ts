@@ -20,7 +20,7 @@ import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { alignedBufferBytes, alignedBuffers, isPageAligned } from './aligned-buffers.ts';
+import { alignedBufferBytes, alignedBuffers, holdWhileWriting, isPageAligned } from './aligned-buffers.ts';
 import { isErrnoCode, mkdirsDurable } from './drive.ts';
 import type { DigestStream } from '../workers/pool.ts';
 
@@ -184,27 +184,45 @@ export class StagedFileWriter {
 
   /**
    * Write `data` from the caller's own memory with O_DIRECT, no copy: an SSE PUT seals each block into a
-   * page-aligned buffer (engine/aligned-buffers.ts alignedBlockBuffers), and a sealed block (1,049,088 bytes,
+   * page-aligned buffer (engine/aligned-buffers.ts holdableBlockBuffers), and a sealed block (1,049,088 bytes,
    * 2,049 sectors) lands at a sector-aligned offset. Needs a whole number of 512 B sectors at a sector offset,
    * nothing staged before it, and a device that takes sector (not only 4 KiB) alignment; false → the caller
-   * copies as usual. Resolves once the write (and the digest of `data`) is done: `data` is the caller's again.
+   * copies as usual. A buffer of a holdable pool is written in the background, like a full staged buffer:
+   * write() returns at once, so the caller seals the next block meanwhile, and the buffer's release waits for
+   * the write. Any other memory is the caller's again only once the write (and the digest of it) is done.
    */
   async #writeFromCaller(data: Uint8Array): Promise<boolean> {
-    if (data.length % sectorBytes !== 0 || this.#positionBytes % sectorBytes !== 0 || sectorWritesRefused.has(this.#baseDir)) return false;
+    if (data.length % sectorBytes !== 0 || this.#positionBytes % sectorBytes !== 0) return false;
     const direct = await this.#directHandle();
     if (!direct) return false;
-    await this.#settle(); // an earlier staged buffer's write, so failures are reported in order
+    await this.#settle(); // an earlier write, so failures are reported in order and one write is in flight
+    if (sectorWritesRefused.has(this.#baseDir)) return false;
+    const positionBytes = this.#positionBytes;
+    const writing = this.#writeSectors(direct, data, positionBytes);
+    this.#positionBytes += data.length;
+    if (holdWhileWriting(data, writing)) {
+      this.#inflight = writing.then(
+        () => undefined,
+        (error: unknown) => {
+          this.#failure = error;
+        },
+      );
+    } else {
+      await writing;
+    }
+    return true;
+  }
+
+  async #writeSectors(direct: FileHandle, data: Uint8Array, positionBytes: number): Promise<void> {
     try {
-      await bothSettled(this.#writeDirect(direct, data, this.#positionBytes), this.#digest?.update(data));
+      await bothSettled(this.#writeDirect(direct, data, positionBytes), this.#digest?.update(data));
     } catch (error) {
       if (!isErrnoCode(error, 'EINVAL')) throw error;
       // Sector alignment is not enough for this device (4 KiB logical sectors): this block through the page
       // cache (the digest has it already), later ones copied into the 4 KiB-aligned buffers.
       sectorWritesRefused.add(this.#baseDir);
-      await this.#writeBuffered(data, this.#positionBytes);
+      await this.#writeBuffered(data, positionBytes);
     }
-    this.#positionBytes += data.length;
-    return true;
   }
 
   async #settle(): Promise<void> {

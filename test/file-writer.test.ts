@@ -11,7 +11,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { alignedBlockBuffers, alignedBufferBytes, alignedBuffers, isPageAligned } from '../engine/aligned-buffers.ts';
+import { AlignedBufferPool, alignedBlockBuffers, alignedBufferBytes, alignedBuffers, holdWhileWriting, holdableBlockBuffers, isPageAligned } from '../engine/aligned-buffers.ts';
 import { createBlockCipherPool } from '../workers/pool.ts';
 import { StagedFileWriter, directWritesActive, fileWriteCounters, setDirectIo } from '../engine/file-writer.ts';
 import { stageBody, type StageBodyOptions } from '../engine/stage.ts';
@@ -244,6 +244,104 @@ describe('direct writes', () => {
     } finally {
       blocks.release(buffer);
     }
+  });
+});
+
+describe('holdable buffers (a writer still writing one the caller released)', () => {
+  /** A promise settled from outside. */
+  function gate(): { promise: Promise<void>; open(): void; fail(): void } {
+    let open!: () => void;
+    let fail!: () => void;
+    const promise = new Promise<void>((resolve, reject) => {
+      open = resolve;
+      fail = () => reject(new Error('write failed'));
+    });
+    promise.catch(() => undefined);
+    return { promise, open, fail };
+  }
+
+  it('a held buffer released meanwhile goes back to the free list only once its write settles', async () => {
+    const pool = new AlignedBufferPool(64 * KiB, 1, true);
+    const buffer = pool.acquire()!;
+    const write = gate();
+    assert.equal(pool.hold(buffer.subarray(4096, 8192), write.promise), true, 'a view inside the buffer holds it');
+    assert.equal(pool.hold(buffer, gate().promise), false, 'one hold at a time');
+    pool.release(buffer);
+    assert.equal(pool.stats().inUse, 1, 'still the kernel\'s');
+    const others = Array.from({ length: 15 }, () => pool.acquire()!);
+    assert.ok(others.every((other) => other !== buffer), 'never handed out while held');
+    assert.equal(pool.acquire(), undefined, 'the one slab is used up');
+    write.open();
+    await write.promise;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(pool.acquire(), buffer, 'free again after the write');
+    pool.release(buffer);
+    // A hold that ends before the release leaves the release as it was; a failed write frees it too.
+    const failing = gate();
+    assert.equal(pool.hold(others[0]!, failing.promise), true);
+    failing.fail();
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const other of others) pool.release(other);
+    assert.deepEqual(pool.stats(), { slabs: 1, free: 16, inUse: 0 });
+  });
+
+  it('only holdable pools hold, and only views inside one buffer', () => {
+    const until = gate().promise;
+    const plainPool = new AlignedBufferPool(64 * KiB, 1);
+    const plainBuffer = plainPool.acquire()!;
+    assert.equal(plainPool.hold(plainBuffer, until), false, 'a pool lending by reuse cannot hold');
+    assert.equal(holdWhileWriting(plainBuffer, until), false);
+    assert.equal(holdWhileWriting(Buffer.alloc(4096), until), false, 'ordinary memory');
+    const pool = new AlignedBufferPool(64 * KiB, 1, true);
+    const buffer = pool.acquire()!;
+    const whole = Buffer.from(buffer.buffer, buffer.byteOffset, 2 * 64 * KiB);
+    assert.equal(pool.hold(whole, until), false, 'a view across two buffers');
+    plainPool.release(plainBuffer);
+    pool.release(buffer);
+  });
+
+  it('a writer keeps writing a sealed block after write() returns; reusing released buffers cannot touch it', async (t: TestContext) => {
+    const blockBytes = 1_049_088;
+    const blocks = holdableBlockBuffers(blockBytes);
+    const inUseBefore = blocks.stats().inUse;
+    const data = source.subarray(0, 3 * blockBytes);
+    const filePath = newFilePath();
+    const countersBefore = counterSnapshot();
+    const writer = await StagedFileWriter.create(baseDir, filePath);
+    let heldAfterReturn = 0;
+    for (let index = 0; index < 3; index++) {
+      const buffer = blocks.acquire()!;
+      buffer.set(data.subarray(index * blockBytes, (index + 1) * blockBytes));
+      await writer.write(buffer.subarray(0, blockBytes));
+      blocks.release(buffer); // as the encrypt stream does when the writer pulls the next block
+      if (blocks.stats().inUse > inUseBefore) heldAfterReturn++;
+      // Whoever takes a buffer now may overwrite it: never the one still being written.
+      const reused = blocks.acquire()!;
+      reused.fill(0xee);
+      blocks.release(reused);
+    }
+    await writer.finish();
+    assert.ok((await fs.readFile(filePath)).equals(data), 'exact content');
+    assert.equal(blocks.stats().inUse, inUseBefore, 'every buffer back once the writes are done');
+    if (!directSupported) {
+      t.diagnostic('O_DIRECT refused by this filesystem: the background write not checked');
+      return;
+    }
+    assert.deepEqual(counterDelta(countersBefore), { directBytes: 3 * blockBytes, bufferedBytes: 0 }, 'straight from the sealed blocks');
+    assert.equal(heldAfterReturn, 3, 'write() returned while the block was still being written');
+  });
+
+  it('abort() with a background write in flight waits for it, and the buffer comes back', async () => {
+    const blockBytes = 1_049_088;
+    const blocks = holdableBlockBuffers(blockBytes);
+    const inUseBefore = blocks.stats().inUse;
+    const writer = await StagedFileWriter.create(baseDir, newFilePath());
+    const buffer = blocks.acquire()!;
+    buffer.fill(1);
+    await writer.write(buffer.subarray(0, blockBytes));
+    blocks.release(buffer);
+    await writer.abort(); // closes the descriptors only once the write is done
+    assert.equal(blocks.stats().inUse, inUseBefore, 'released once the write settled');
   });
 });
 
