@@ -233,6 +233,54 @@ describe('decryptStreamPooled over loaned blocks', () => {
     assert.equal(released(), blocks(), `every block released (${released()} of ${blocks()})`);
   });
 
+  /** Loaned blocks of `sealed` whose reads after the first wait until open() is called, counting releases. */
+  function slowAfterFirst(): { loaned: AsyncIterable<LoanedBlock>; open: () => void; taken: () => number; released: () => number } {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let taken = 0;
+    let released = 0;
+    async function* generate(): AsyncGenerator<LoanedBlock> {
+      for (let offset = 0; offset < sealed.length; offset += cipherBlockBytes) {
+        if (offset > 0) await gate; // the disk is slow for every read after the first
+        const piece = sealed.subarray(offset, offset + cipherBlockBytes);
+        const shared = Buffer.from(new SharedArrayBuffer(piece.length));
+        piece.copy(shared);
+        taken++;
+        yield { bytes: shared, release: () => void released++ };
+      }
+    }
+    return { loaned: generate(), open, taken: () => taken, released: () => released };
+  }
+
+  it('hands out the first block once it is open, before the next read is in (the time to first byte)', async () => {
+    const slow = slowAfterFirst();
+    const pieces = decryptStreamPooled({ loaned: slow.loaned }, key, 0, pool, { recycle: true });
+    const first = await Promise.race([pieces.next(), sleep(5_000).then(() => 'stuck' as const)]);
+    if (first === 'stuck' || first.done === true) assert.fail('the first block waited for the second read');
+    assert.ok(first.value.equals(plaintext.subarray(0, defaultBlockBytes)), 'the first block\'s plaintext');
+    assert.equal(slow.taken(), 1, 'only the first read was in');
+    const collected = [Buffer.from(first.value)];
+    slow.open();
+    for await (const piece of pieces) collected.push(Buffer.from(piece));
+    assert.ok(Buffer.concat(collected).equals(plaintext), 'the rest in order after it');
+    assert.equal(slow.released(), slow.taken(), 'every block released');
+    assert.equal(slow.taken(), Math.ceil(sealed.length / cipherBlockBytes));
+  });
+
+  it('a consumer that stops after the first block, with the next read still out, gets that block released too', async () => {
+    const slow = slowAfterFirst();
+    const pieces = decryptStreamPooled({ loaned: slow.loaned }, key, 0, pool, { recycle: true });
+    const first = await pieces.next();
+    assert.equal(first.done, false);
+    const stopping = pieces.return(undefined); // waits for the raced read
+    slow.open();
+    await stopping;
+    assert.equal(slow.taken(), 2, 'the raced read came in');
+    assert.equal(slow.released(), 2, 'and both blocks were released');
+  });
+
   it('fails on a tampered block and still releases every block it took, also when the consumer stops early', async () => {
     const tampered = Buffer.from(sealed);
     tampered[3 * cipherBlockBytes + 100]! ^= 1;

@@ -102,6 +102,13 @@ class OrderedWindow<T> {
     this.#entries.push(entry);
   }
 
+  /** Settles (never rejects) when the oldest entry does. */
+  headDone(): Promise<void> {
+    const head = this.#entries[0];
+    assertInvariant(head !== undefined, 'headDone on an empty window');
+    return head.promise.then(() => undefined, () => undefined);
+  }
+
   shift(): Promise<T> {
     const entry = this.#entries.shift();
     assertInvariant(entry !== undefined, 'shift on an empty window');
@@ -333,20 +340,56 @@ export async function* decryptStreamPooled(
     if ('loaned' in source) {
       // Whole cipher blocks read where the pool can open them (engine/file-reader.ts readBlocks): no copy.
       let shortBlockSeen = false;
-      for await (const block of source.loaned) {
-        unsubmitted = block; // released in the finally below if we never get to submit it
-        if (shortBlockSeen) throw new Error('decryptStreamPooled: a loaned block after a short one');
-        if (block.bytes.byteLength > cipherBlockBytes) throw new Error('decryptStreamPooled: a loaned block larger than a cipher block');
-        shortBlockSeen = block.bytes.byteLength < cipherBlockBytes;
-        if (block.bytes.byteLength > 0) sawBytes = true;
-        while (window.length >= maxInFlight) yield* emit(await window.shift());
-        unsubmitted = undefined;
-        if (block.bytes.byteLength === 0) {
-          block.release();
-          continue;
+      const blocks = source.loaned[Symbol.asyncIterator]();
+      /** the next read, started while the first block was being opened and not taken yet */
+      let raced: Promise<IteratorResult<{ readonly bytes: Uint8Array; release(): void }>> | undefined;
+      let yieldedAny = false;
+      try {
+        for (;;) {
+          const next = raced ?? blocks.next();
+          raced = undefined;
+          if (!yieldedAny && window.length > 0) {
+            // A GET's status line waits for the first block: it goes out as soon as it is open, not once the
+            // next read is in too. Later blocks keep the steady order (read, submit, hand out what is open).
+            next.catch(() => undefined); // awaited below, or in the finally
+            await Promise.race([window.headDone(), next.then(() => undefined, () => undefined)]);
+            if (window.headSettled) {
+              raced = next;
+              yieldedAny = true;
+              yield* emit(await window.shift());
+              continue;
+            }
+          }
+          const result = await next;
+          if (result.done === true) break;
+          const block = result.value;
+          unsubmitted = block; // released in the finally below if we never get to submit it
+          if (shortBlockSeen) throw new Error('decryptStreamPooled: a loaned block after a short one');
+          if (block.bytes.byteLength > cipherBlockBytes) throw new Error('decryptStreamPooled: a loaned block larger than a cipher block');
+          shortBlockSeen = block.bytes.byteLength < cipherBlockBytes;
+          if (block.bytes.byteLength > 0) sawBytes = true;
+          while (window.length >= maxInFlight) {
+            yieldedAny = true;
+            yield* emit(await window.shift());
+          }
+          unsubmitted = undefined;
+          if (block.bytes.byteLength === 0) {
+            block.release();
+            continue;
+          }
+          submit(Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength), false, block.release);
+          while (window.headSettled) {
+            yieldedAny = true;
+            yield* emit(await window.shift());
+          }
         }
-        submit(Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength), false, block.release);
-        while (window.headSettled) yield* emit(await window.shift());
+      } finally {
+        if (raced !== undefined) {
+          // A read raced and never taken (the consumer stopped early): give its block back once it is in.
+          const left = await raced.catch(() => undefined);
+          if (left !== undefined && left.done !== true) left.value.release();
+        }
+        await blocks.return?.(undefined);
       }
     }
     for await (const chunk of 'loaned' in source ? [] : source) {
