@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
+import { holdableBlockBuffers } from '../engine/aligned-buffers.ts';
 import { encryptBody, type PlaintextTally } from '../engine/encrypted-body.ts';
 import { StorageError } from '../engine/types.ts';
 import { decryptStream, encryptedSizeBytes, randomDareNonce } from '../workers/dare.ts';
+import { cipherBlockBytesFor, defaultBlockBytes } from '../workers/encrypt-stream.ts';
 import { createBlockCipherPool } from '../workers/pool.ts';
 
 const pool = createBlockCipherPool(1);
@@ -103,4 +105,54 @@ describe('encryptBody without the plaintext MD5', () => {
       assert.deepEqual(Buffer.concat(pieces), (await encrypt(data, size, key, nonce)).sealed);
     });
   }
+});
+
+describe('sealed-block buffers after an upload fails', () => {
+  // The sealed blocks of large bodies live in a bounded pool of page-aligned buffers (written from with
+  // O_DIRECT): one lost per failed upload would, after enough of them, leave every SSE PUT on the copy path.
+  const aligned = holdableBlockBuffers(cipherBlockBytesFor(defaultBlockBytes));
+  const data = randomBytes(8 * MiB);
+  const key = randomBytes(32);
+
+  async function* failingAt(failAtBytes: number): AsyncGenerator<Buffer> {
+    for (let at = 0; at < data.length; at += 256 * 1024) {
+      if (at >= failAtBytes) throw new Error('client went away');
+      yield data.subarray(at, at + 256 * 1024);
+    }
+  }
+
+  it('a body that fails mid-stream gives every sealed block buffer back', async () => {
+    const inUseBefore = aligned.stats().inUse;
+    for (const failAt of [MiB, 5 * MiB, 7.5 * MiB]) {
+      await assert.rejects(
+        (async () => {
+          for await (const piece of encryptBody(failingAt(failAt), { key, randomEtag: false }, { md5Hex: '', sizeBytes: 0 }, pool, data.length)) void piece;
+        })(),
+        /client went away/,
+      );
+      assert.equal(aligned.stats().inUse, inUseBefore, `failing after ${failAt} bytes: sealed blocks in flight were reclaimed`);
+    }
+  });
+
+  it('a consumer that fails (a disk error) or stops gives back the block it held and those in flight', async () => {
+    const inUseBefore = aligned.stats().inUse;
+    for (const stopAfter of [1, 3]) {
+      await assert.rejects(
+        (async () => {
+          let pieces = 0;
+          for await (const piece of encryptBody(reusedChunks(data, 1_000_000), { key, randomEtag: false }, { md5Hex: '', sizeBytes: 0 }, pool, data.length)) {
+            void piece;
+            if (++pieces === stopAfter) throw new Error('disk failed');
+          }
+        })(),
+        /disk failed/,
+      );
+      assert.equal(aligned.stats().inUse, inUseBefore, `failing after ${stopAfter} blocks`);
+      for await (const piece of encryptBody(reusedChunks(data, 1_000_000), { key, randomEtag: false }, { md5Hex: '', sizeBytes: 0 }, pool, data.length)) {
+        void piece;
+        break;
+      }
+      assert.equal(aligned.stats().inUse, inUseBefore, 'after a break');
+    }
+  });
 });

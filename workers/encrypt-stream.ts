@@ -115,10 +115,14 @@ class OrderedWindow<T> {
     return entry.promise;
   }
 
-  /** On early exit: let outstanding tasks finish (their buffers were transferred) and drop the results. */
-  async abandon(): Promise<void> {
+  /**
+   * On early exit: let outstanding tasks finish (their buffers were transferred) and drop the results, after
+   * handing each one that succeeded to `reclaim` (buffers that go back to a pool).
+   */
+  async abandon(reclaim?: (value: T) => void): Promise<void> {
     const entries = this.#entries.splice(0);
-    await Promise.allSettled(entries.map((entry) => entry.promise));
+    const settled = await Promise.allSettled(entries.map((entry) => entry.promise));
+    for (const result of settled) if (result.status === 'fulfilled') reclaim?.(result.value);
   }
 }
 
@@ -163,25 +167,37 @@ export async function* encryptStreamPooled(
       const sealDigest = digest === undefined ? undefined : { stream: digest.stream, final };
       if (final) digested = true;
       window.push(
-        pool.sealRecycled(key, nonce, nextSequence, block, final, output, sealDigest).then((sealed) => {
-          if (final && digest !== undefined) {
-            assertInvariant(sealed.md5Hex !== undefined, 'final seal without the MD5');
-            digest.onMd5(sealed.md5Hex);
-          }
-          const whole = sealed.plaintext.byteOffset === 0 && sealed.plaintext.buffer.byteLength === blockBytes;
-          return { ciphertext: sealed.ciphertext, output: sealed.output, ...(ownsBlock && whole ? { plaintext: Buffer.from(sealed.plaintext.buffer as ArrayBuffer, 0, blockBytes) } : {}) };
-        }),
+        pool.sealRecycled(key, nonce, nextSequence, block, final, output, sealDigest).then(
+          (sealed) => {
+            if (final && digest !== undefined) {
+              assertInvariant(sealed.md5Hex !== undefined, 'final seal without the MD5');
+              digest.onMd5(sealed.md5Hex);
+            }
+            const whole = sealed.plaintext.byteOffset === 0 && sealed.plaintext.buffer.byteLength === blockBytes;
+            return { ciphertext: sealed.ciphertext, output: sealed.output, ...(ownsBlock && whole ? { plaintext: Buffer.from(sealed.plaintext.buffer as ArrayBuffer, 0, blockBytes) } : {}) };
+          },
+          (error: unknown) => {
+            outputBuffers.give(output); // the task is over: nobody writes into it any more
+            throw error;
+          },
+        ),
       );
     } else {
       window.push(pool.seal(key, nonce, nextSequence, block, final).then((ciphertext) => ({ ciphertext })));
     }
     nextSequence += packagesPerBlock;
   };
-  /** Yield one sealed block; its buffers go back to the free lists (the output once the consumer resumes). */
+  /**
+   * Yield one sealed block; its buffers go back to the free lists (the output once the consumer resumes, or
+   * stops: output buffers may come from a bounded pool, page-aligned ones that a lost buffer never returns to).
+   */
   function* emit(sealed: SealedBlock): Generator<Buffer> {
     if (sealed.plaintext !== undefined) buffers.give(sealed.plaintext);
-    yield sealed.ciphertext;
-    if (sealed.output !== undefined) outputBuffers.give(sealed.output);
+    try {
+      yield sealed.ciphertext;
+    } finally {
+      if (sealed.output !== undefined) outputBuffers.give(sealed.output);
+    }
   }
 
   try {
@@ -238,7 +254,10 @@ export async function* encryptStreamPooled(
       digest.onMd5(await digest.stream.finish()); // the empty body
     }
   } finally {
-    await window.abandon();
+    await window.abandon((sealed) => {
+      if (sealed.output !== undefined) outputBuffers.give(sealed.output);
+      if (sealed.plaintext !== undefined) buffers.give(sealed.plaintext);
+    });
     if (!digested) digest?.stream.abandon();
   }
 }
