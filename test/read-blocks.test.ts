@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { blockBuffersInUse, readBlocks, type LoanedBlock } from '../engine/file-reader.ts';
+import { blockBuffersInUse, readAheadBlocks, readBlocks, type LoanedBlock } from '../engine/file-reader.ts';
 import { directIoEnabled, setDirectIo } from '../engine/file-writer.ts';
 import { darePayloadBytesMax, randomDareNonce, sealPackages } from '../workers/dare.ts';
 import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes } from '../workers/encrypt-stream.ts';
@@ -124,7 +124,7 @@ describe('readBlocks', () => {
     }
   });
 
-  it('reads ahead one block at first (the first byte waits for one read), one more per block handed over, up to 4', async () => {
+  it(`reads ahead one block at first (the first byte waits for one read), one more per block handed over, up to ${readAheadBlocks}`, async () => {
     const large = Buffer.concat([source, source]); // 12 MiB: more blocks than read-ahead and loans together
     const filePath = await newFile(large);
     const handle = await fs.open(filePath, 'r');
@@ -139,11 +139,26 @@ describe('readBlocks', () => {
         held.push(next.value as LoanedBlock);
         inUse.push(blockBuffersInUse(cipherBlockBytes) - inUseBefore);
       }
-      // lent + reading: 1+2, 2+3, 3+4, 4+4 (the read-ahead cap), 5+3 (the 8-buffer loan cap)
+      // lent + reading: 1+2, 2+3, 3+4, then the 8-buffer loan cap: 4+4, 5+3
       assert.deepEqual(inUse, [3, 5, 7, 8, 8]);
       held.forEach((block, i) => assert.ok(block.bytes.equals(large.subarray(i * cipherBlockBytes, (i + 1) * cipherBlockBytes)), `block ${i}`));
       for (const block of held) block.release();
       await iterator.return?.(undefined);
+      assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every buffer given back');
+      // A consumer that gives each block back before the next: 1 lent + 2, 3, 4, … reads, up to the read-ahead.
+      const prompt = readBlocks(handle, 0, large.length, cipherBlockBytes, () => new ShortFileError())[Symbol.asyncIterator]();
+      const promptInUse: number[] = [];
+      let previous: LoanedBlock | undefined;
+      for (let i = 0; i < readAheadBlocks + 2; i++) {
+        const next = await prompt.next();
+        assert.equal(next.done, false);
+        previous?.release();
+        previous = next.value as LoanedBlock;
+        promptInUse.push(blockBuffersInUse(cipherBlockBytes) - inUseBefore);
+      }
+      previous?.release();
+      await prompt.return?.(undefined);
+      assert.deepEqual(promptInUse, Array.from({ length: readAheadBlocks + 2 }, (_, i) => 1 + Math.min(readAheadBlocks, i + 2)));
       assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every buffer given back');
     } finally {
       await handle.close();
