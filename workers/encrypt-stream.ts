@@ -361,20 +361,18 @@ export async function* decryptStreamPooled(
       let shortBlockSeen = false;
       const blocks = source.loaned[Symbol.asyncIterator]();
       /** the next read, started while the first block was being opened and not taken yet */
-      let raced: Promise<IteratorResult<{ readonly bytes: Uint8Array; release(): void }>> | undefined;
-      let yieldedAny = false;
+      let raced: ReturnType<typeof blocks.next> | undefined;
       try {
         for (;;) {
           const next = raced ?? blocks.next();
           raced = undefined;
-          if (!yieldedAny && window.length > 0) {
+          if (streamNonce === undefined && window.length > 0) { // nothing handed out yet
             // A GET's status line waits for the first block: it goes out as soon as it is open, not once the
             // next read is in too. Later blocks keep the steady order (read, submit, hand out what is open).
             next.catch(() => undefined); // awaited below, or in the finally
             await Promise.race([window.headDone(), next.then(() => undefined, () => undefined)]);
             if (window.headSettled) {
               raced = next;
-              yieldedAny = true;
               yield* emit(await window.shift());
               continue;
             }
@@ -387,20 +385,14 @@ export async function* decryptStreamPooled(
           if (block.bytes.byteLength > cipherBlockBytes) throw new Error('decryptStreamPooled: a loaned block larger than a cipher block');
           shortBlockSeen = block.bytes.byteLength < cipherBlockBytes;
           if (block.bytes.byteLength > 0) sawBytes = true;
-          while (window.length >= maxInFlight) {
-            yieldedAny = true;
-            yield* emit(await window.shift());
-          }
+          while (window.length >= maxInFlight) yield* emit(await window.shift());
           unsubmitted = undefined;
           if (block.bytes.byteLength === 0) {
             block.release();
             continue;
           }
           submit(Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.byteLength), false, block.release);
-          while (window.headSettled) {
-            yieldedAny = true;
-            yield* emit(await window.shift());
-          }
+          while (window.headSettled) yield* emit(await window.shift());
         }
       } finally {
         if (raced !== undefined) {
