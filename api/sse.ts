@@ -18,7 +18,7 @@ import {
 } from '../engine/crypto/keys.ts';
 import { isKmsError, type Kms } from '../engine/kms/kms.ts';
 import { bucketKeyContext, type BucketKeys } from '../engine/kms/bucket-keys.ts';
-import { ObjectKeyCache } from '../engine/kms/object-key-cache.ts';
+import type { ObjectKeyCache, ObjectKeyInputs } from '../engine/kms/object-key-cache.ts';
 import { S3Error } from './errors.ts';
 import type { HeaderList } from './response.ts';
 
@@ -257,7 +257,7 @@ export async function createEnvelope(request: SseRequest, bucket: string, object
   record[recordKeys.iv] = iv.toString('base64');
   record[sealedKeyFieldOf(domain)] = sealedKey.toString('base64');
   // The first read after the write finds the key (as the KMS cache holds the data key after generateKey).
-  if (domain !== 'SSE-C') settings.objectKeys?.set(objectKeyCacheId(domain, bucket, object, record[recordKeys.kmsKeyId]!, record), objectKey);
+  if (domain !== 'SSE-C') settings.objectKeys?.set(record[sealedKeyFieldOf(domain)]!, objectKeyInputs(domain, bucket, object, record[recordKeys.kmsKeyId]!, record), objectKey);
   return { objectKey, record, request };
 }
 
@@ -266,11 +266,9 @@ function sealedKeyFieldOf(type: SseType): string {
   return type === 'SSE-C' ? recordKeys.customerSealedKey : type === 'SSE-S3' ? recordKeys.s3SealedKey : recordKeys.kmsSealedKey;
 }
 
-/** Every input of an SSE-S3/SSE-KMS object key unwrap (engine/kms/object-key-cache.ts). */
-function objectKeyCacheId(type: SseType, bucket: string, object: string, keyId: string, record: EncryptionRecord): string {
-  return ObjectKeyCache.id([
-    type, bucket, object, keyId, record[recordKeys.iv], record[sealedKeyFieldOf(type)], record[recordKeys.kmsDataKey], record[recordKeys.context], record[recordKeys.bucketKey],
-  ]);
+/** The inputs of an SSE-S3/SSE-KMS object key unwrap besides the sealed key (engine/kms/object-key-cache.ts). */
+function objectKeyInputs(type: SseType, bucket: string, object: string, keyId: string, record: EncryptionRecord): ObjectKeyInputs {
+  return [type, bucket, object, keyId, record[recordKeys.iv], record[recordKeys.kmsDataKey], record[recordKeys.context], record[recordKeys.bucketKey]];
 }
 
 export type SseType = 'SSE-S3' | 'SSE-KMS' | 'SSE-C';
@@ -319,8 +317,9 @@ export async function openEnvelope(
     const kms = requireKms(settings);
     const keyId = record[recordKeys.kmsKeyId] ?? kms.defaultKeyName;
     const storedContext = record[recordKeys.context];
-    const cacheId = settings.objectKeys && objectKeyCacheId(type, bucket, object, keyId, record);
-    const cached = cacheId === undefined ? undefined : settings.objectKeys!.get(cacheId);
+    const sealedKeyText = record[sealedKeyFieldOf(type)]!; // present: sseTypeOf found the type by it
+    const cacheInputs = settings.objectKeys && objectKeyInputs(type, bucket, object, keyId, record);
+    const cached = cacheInputs === undefined ? undefined : settings.objectKeys!.get(sealedKeyText, cacheInputs);
     if (cached !== undefined) return cached;
     const clientContext = storedContext === undefined ? {} : (JSON.parse(Buffer.from(storedContext, 'base64').toString('utf8')) as Record<string, string>);
     try {
@@ -331,7 +330,7 @@ export async function openEnvelope(
     }
     sealedKey = recordBytes(record, sealedKeyFieldOf(type), 64);
     const objectKey = unsealOrThrow(sealedKey, recordBytes(record, recordKeys.iv, 32), externalKey, type, bucket, object);
-    if (cacheId !== undefined) settings.objectKeys!.set(cacheId, objectKey);
+    if (cacheInputs !== undefined) settings.objectKeys!.set(sealedKeyText, cacheInputs, objectKey);
     return objectKey;
   }
   return unsealOrThrow(sealedKey, recordBytes(record, recordKeys.iv, 32), externalKey, type, bucket, object);

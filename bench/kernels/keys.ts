@@ -8,26 +8,27 @@ import { createEnvelope, type SseSettings } from '../../api/sse.ts';
 import { BuiltinKms } from '../../engine/kms/builtin.ts';
 import { CachingKms } from '../../engine/kms/cache.ts';
 import { generateObjectKey, sealObjectKey, unsealObjectKey } from '../../engine/crypto/keys.ts';
-import { ObjectKeyCache } from '../../engine/kms/object-key-cache.ts';
+import { ObjectKeyCache, type ObjectKeyInputs } from '../../engine/kms/object-key-cache.ts';
 import { secureRandomBytes } from '../../workers/random-pool.ts';
 import type { KernelSpec } from './harness.ts';
 
 const cacheEntries = 10_000;
-/** ids shaped like an SSE-S3 object's: type, bucket, key, KMS key, IV, sealed key, sealed data key */
-const idOf = (index: number): string => ObjectKeyCache.id(['SSE-S3', 'bucket', `prefix/object-${index}`, 'key', 'i'.repeat(44), 's'.repeat(88), 'd'.repeat(104), undefined, undefined]);
+/** sealed keys and inputs shaped like an SSE-S3 object's: type, bucket, key, KMS key, IV, sealed data key */
+const sealedKeyOf = (index: number): string => `${index}`.padStart(88, 's');
+const inputsOf = (index: number): ObjectKeyInputs => ['SSE-S3', 'bucket', `prefix/object-${index}`, 'key', 'i'.repeat(44), 'd'.repeat(104), undefined, undefined];
 
 export function keyKernels(): KernelSpec[] {
   const key = randomBytes(32);
   const full = new ObjectKeyCache({ maxEntries: cacheEntries });
-  for (let index = 0; index < cacheEntries; index++) full.set(idOf(index), key);
-  const hotId = idOf(cacheEntries - 1);
+  for (let index = 0; index < cacheEntries; index++) full.set(sealedKeyOf(index), inputsOf(index), key);
+  const hot = cacheEntries - 1;
   const churn = new ObjectKeyCache({ maxEntries: cacheEntries });
-  for (let index = 0; index < cacheEntries; index++) churn.set(idOf(index), key);
+  for (let index = 0; index < cacheEntries; index++) churn.set(sealedKeyOf(index), inputsOf(index), key);
   let inserted = cacheEntries;
 
   // The replaced design, for comparison: recency by delete + set on every hit.
   const lru = new Map<string, Buffer>();
-  for (let index = 0; index < cacheEntries; index++) lru.set(idOf(index), key);
+  for (let index = 0; index < cacheEntries; index++) lru.set(sealedKeyOf(index), key);
 
   const externalKey = randomBytes(32);
   const objectKey = generateObjectKey(externalKey);
@@ -44,15 +45,16 @@ export function keyKernels(): KernelSpec[] {
   return [
     { group: 'keys', name: 'randomBytes(32) (node:crypto, one DRBG call each)', fn: () => { sink += randomBytes(32)[0]!; } },
     { group: 'keys', name: 'secureRandomBytes(32) (pooled, random-pool.ts)', fn: () => { sink += secureRandomBytes(32)[0]!; } },
-    { group: 'keys', name: `object-key cache hit, ${cacheEntries} entries (CLOCK)`, fn: () => { sink += full.get(hotId)!.length; } },
-    { group: 'keys', name: `object-key cache insert evicting, ${cacheEntries} entries`, fn: () => churn.set(idOf(inserted++), key) },
+    { group: 'keys', name: `object-key cache hit, ${cacheEntries} entries (CLOCK)`, fn: () => { sink += full.get(sealedKeyOf(hot), inputsOf(hot))!.length; } },
+    { group: 'keys', name: `object-key cache insert evicting, ${cacheEntries} entries`, fn: () => { churn.set(sealedKeyOf(inserted), inputsOf(inserted), key); inserted++; } },
     {
       group: 'keys',
       name: `Map LRU hit (delete + set), ${cacheEntries} entries (replaced)`,
       fn: () => {
-        const value = lru.get(hotId)!;
-        lru.delete(hotId);
-        lru.set(hotId, value);
+        const id = sealedKeyOf(hot);
+        const value = lru.get(id)!;
+        lru.delete(id);
+        lru.set(id, value);
         sink += value.length;
       },
     },
