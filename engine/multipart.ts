@@ -13,7 +13,7 @@ import type { KeyedLock } from './locks.ts';
 import { commonPrefixOf } from './list.ts';
 import { decodePartMeta, decodeUploadMeta, encodePartMeta, encodeUploadMeta, maxMetaBodySizeBytes, singleDriveErasure } from './meta.ts';
 import type { ErasureInfo, ObjectVersion, PartMeta, StoredPart, UploadMeta } from './meta.ts';
-import { commitObject, maxCommitAttempts, removeGarbage, toObjectInfo } from './objects.ts';
+import { commitObject, maxCommitAttempts, removeGarbage, toObjectInfo, toPartInfo } from './objects.ts';
 import { compareUtf8, dataDirName, parseKey } from './paths.ts';
 import type { ParsedKey } from './paths.ts';
 import { stageBody } from './stage.ts';
@@ -83,11 +83,6 @@ export function toUploadInfo(upload: UploadMeta): MultipartUploadInfo {
     ...(upload.checksumType === undefined ? {} : { checksumType: upload.checksumType }),
     ...(upload.encryption === undefined ? {} : { encryption: upload.encryption }),
   };
-}
-
-export function toPartInfo(part: StoredPart): PartInfo {
-  const info: PartInfo = { partNumber: part.n, sizeBytes: part.size, etag: part.etag, modTimeMs: part.mtime };
-  return part.checksum === undefined ? info : { ...info, checksum: part.checksum };
 }
 
 export function storedPartOf(part: PartMeta): StoredPart {

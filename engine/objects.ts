@@ -15,10 +15,10 @@ import type { Drive } from './drive.ts';
 import { nativeReadFileHead } from './native-fs.ts';
 import type { FileHead } from './native-fs.ts';
 import { decodeObjectMeta, encodeObjectMeta, frameMetaSizeBytes, maxMetaBodySizeBytes, metaProbeSizeBytes, objectMetaMagic } from './meta.ts';
-import type { ObjectMetaFile, ObjectVersion } from './meta.ts';
+import type { ObjectMetaFile, ObjectVersion, StoredPart } from './meta.ts';
 import { dataDirName, dataDirNamePattern, objectMetaFileName } from './paths.ts';
 import { StorageError } from './types.ts';
-import type { ObjectInfo } from './types.ts';
+import type { ObjectInfo, PartInfo } from './types.ts';
 
 /** Objects up to this size are stored inside coffer.meta (single PUT only). */
 export const inlineMaxSizeBytes = 128 * 1024;
@@ -30,7 +30,9 @@ export const maxCommitAttempts = 8;
 const maxObjectMetaFileSizeBytes = maxMetaBodySizeBytes + inlineMaxSizeBytes + 64 * 1024;
 
 export function toObjectInfo(bucket: string, key: string, version: ObjectVersion): ObjectInfo {
-  const info: ObjectInfo = {
+  // Optional fields are added to the one object built here, not spread into copies: every GET, HEAD and
+  // listing entry pays for this, and the spreads were ~1.7 µs of an encrypted 4 KiB GET.
+  const info: Writable<ObjectInfo> = {
     bucket,
     key,
     sizeBytes: version.sizeBytes,
@@ -39,19 +41,19 @@ export function toObjectInfo(bucket: string, key: string, version: ObjectVersion
     contentType: version.contentType,
     userMetadata: version.userMetadata,
     systemHeaders: version.systemHeaders,
-    parts: version.parts.map((part) => ({
-      partNumber: part.n,
-      sizeBytes: part.size,
-      etag: part.etag,
-      modTimeMs: part.mtime,
-      ...(part.checksum === undefined ? {} : { checksum: part.checksum }),
-    })),
+    parts: version.parts.map(toPartInfo),
   };
-  return {
-    ...info,
-    ...(version.checksum === undefined ? {} : { checksum: version.checksum }),
-    ...(version.encryption === undefined ? {} : { encryption: version.encryption }),
-  };
+  if (version.checksum !== undefined) info.checksum = version.checksum;
+  if (version.encryption !== undefined) info.encryption = version.encryption;
+  return info;
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+export function toPartInfo(part: StoredPart): PartInfo {
+  const info: Writable<PartInfo> = { partNumber: part.n, sizeBytes: part.size, etag: part.etag, modTimeMs: part.mtime };
+  if (part.checksum !== undefined) info.checksum = part.checksum;
+  return info;
 }
 
 function withPath(error: unknown, filePath: string): unknown {

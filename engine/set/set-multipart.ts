@@ -14,10 +14,10 @@ import { encodePartMeta, encodeUploadMeta } from '../meta.ts';
 import type { PartMeta, UploadMeta } from '../meta.ts';
 import {
   checkCompletion, completedVersion, maxPartNumber, maxPartSizeBytes, maxPartsPerList, minPartNumber, newUploadMeta, noSuchUpload, pageParts,
-  pageUploads, partMetaFileName, partMetaNamePattern, readPartMetaIn, readUploadOnDrive, scanUploadsOnDrive, storedPartOf, toPartInfo,
+  pageUploads, partMetaFileName, partMetaNamePattern, readPartMetaIn, readUploadOnDrive, scanUploadsOnDrive, storedPartOf,
   toUploadInfo, uploadIdPattern, uploadMetaFileName,
 } from '../multipart.ts';
-import { maxCommitAttempts, removeGarbage, toObjectInfo } from '../objects.ts';
+import { maxCommitAttempts, removeGarbage, toObjectInfo, toPartInfo } from '../objects.ts';
 import { dataDirName, parseKey } from '../paths.ts';
 import { StorageError } from '../types.ts';
 import type {
