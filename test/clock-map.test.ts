@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { ClockMap } from '../engine/kms/clock-map.ts';
 
 describe('ClockMap', () => {
-  it('evicts the first entry the hand finds unused, sparing used ones once', () => {
+  it('evicts the first entry the hand finds neither used nor new since it last passed', () => {
     const map = new ClockMap<number>(3);
     const evicted: string[] = [];
     const onEvict = (id: string): void => {
@@ -15,15 +15,33 @@ describe('ClockMap', () => {
     map.set('a', 1, onEvict);
     map.set('b', 2, onEvict);
     map.set('c', 3, onEvict);
-    assert.equal(map.get('a'), 1); // a used
+    // Every entry is new: the hand clears a, b and c, and evicts a on its second pass.
     map.set('d', 4, onEvict);
-    assert.deepEqual(evicted, ['b'], 'b was the first unused entry after a');
-    assert.equal(map.get('b'), undefined);
+    assert.deepEqual(evicted, ['a']);
+    assert.equal(map.get('a'), undefined);
     assert.equal(map.size, 3);
-    // a lost its flag when the hand passed it; c and d were never used: c goes next
+    assert.equal(map.get('b'), 2); // b used again since the hand passed it
+    // The hand is at b: b is spared once, c (cleared, unused) goes.
     map.set('e', 5, onEvict);
-    assert.deepEqual(evicted, ['b', 'c']);
-    assert.deepEqual([...map.entries()].map(([id]) => id).sort(), ['a', 'd', 'e']);
+    assert.deepEqual(evicted, ['a', 'c']);
+    assert.deepEqual([...map.entries()].map(([id]) => id).sort(), ['b', 'd', 'e']);
+  });
+
+  it('keeps entries inserted since the hand last passed, even when every older entry was read', () => {
+    // A cache filled by writes that are read back once each (the object-key cache under PUT-then-GET):
+    // when it first overflows, the newest entries must survive until their own first read.
+    const maxEntries = 100;
+    const map = new ClockMap<number>(maxEntries);
+    for (let index = 0; index < 80; index++) {
+      map.set(`old${index}`, index);
+      map.get(`old${index}`);
+    }
+    for (let index = 0; index < 40; index++) map.set(`new${index}`, index);
+    for (let index = 0; index < 40; index++) assert.equal(map.get(`new${index}`), index, `new${index}`);
+    assert.equal(map.size, maxEntries);
+    // The 20 evicted were the oldest.
+    for (let index = 0; index < 20; index++) assert.equal(map.get(`old${index}`), undefined, `old${index}`);
+    for (let index = 20; index < 80; index++) assert.equal(map.get(`old${index}`), index, `old${index}`);
   });
 
   it('replaces a value in place and returns the previous one, evicting nothing', () => {

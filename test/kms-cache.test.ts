@@ -231,26 +231,28 @@ describe('CachingKms', () => {
     assert.ok(cache.stats().evictions >= 1);
   });
 
-  test('the LRU holds at most maxEntries and evicts the least recently used', async () => {
+  test('the cache holds at most maxEntries and evicts what was not used since the hand last passed', async () => {
     const fake = new CountingKms();
     const cache = new CachingKms(fake, { maxEntries: 3 });
-    const [a, b, c, d] = await sealedKeys(fake, 4);
+    const [a, b, c, d, e] = await sealedKeys(fake, 5);
     const get = (key: DataKey & { context: Buffer }) => cache.decrypt(keyName, key.ciphertext, key.context);
     await get(a!);
     await get(b!);
     await get(c!);
-    await get(a!); // hit; a is now most recently used, b least
     assert.equal(fake.calls.decrypt, 3);
-    await get(d!); // evicts b
+    await get(d!); // all three are new since the hand last passed: it clears them and evicts the first, a
     let stats = cache.stats();
     assert.equal(stats.entries, 3);
     assert.equal(stats.evictions, 1);
-    await get(a!);
-    await get(c!);
-    await get(d!);
+    await get(b!); // hit: b is used again
     assert.equal(fake.calls.decrypt, 4);
-    await get(b!); // miss
+    await get(e!); // b is spared once, c goes
+    await get(b!);
+    await get(d!);
+    await get(e!);
     assert.equal(fake.calls.decrypt, 5);
+    await get(c!); // miss
+    assert.equal(fake.calls.decrypt, 6);
     stats = cache.stats();
     assert.equal(stats.entries, 3);
     // 1,000 distinct keys through a small cache never hold more than the bound

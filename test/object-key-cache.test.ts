@@ -50,16 +50,31 @@ describe('ObjectKeyCache', () => {
     assert.equal(cache.size, 1);
   });
 
-  it('evicts the least recently used entry beyond maxEntries', () => {
-    const cache = new ObjectKeyCache({ maxEntries: 2 });
-    cache.set('a', inputs, Buffer.alloc(32, 1));
-    cache.set('b', inputs, Buffer.alloc(32, 2));
-    assert.ok(cache.get('a', inputs)); // a is now the most recently used
-    cache.set('c', inputs, Buffer.alloc(32, 3));
-    assert.equal(cache.size, 2);
-    assert.equal(cache.get('b', inputs), undefined);
-    assert.deepEqual(cache.get('a', inputs), Buffer.alloc(32, 1));
-    assert.deepEqual(cache.get('c', inputs), Buffer.alloc(32, 3));
+  it('evicts beyond maxEntries what was not used since the hand last passed', () => {
+    const cache = new ObjectKeyCache({ maxEntries: 3 });
+    for (const [index, id] of ['a', 'b', 'c', 'd'].entries()) cache.set(id, inputs, Buffer.alloc(32, index + 1));
+    assert.equal(cache.size, 3);
+    assert.equal(cache.get('a', inputs), undefined); // all new: the first in the ring went
+    assert.ok(cache.get('b', inputs)); // b used since the hand passed it
+    cache.set('e', inputs, Buffer.alloc(32, 5));
+    assert.equal(cache.get('c', inputs), undefined);
+    assert.deepEqual(cache.get('b', inputs), Buffer.alloc(32, 2));
+    assert.deepEqual(cache.get('d', inputs), Buffer.alloc(32, 4));
+    assert.deepEqual(cache.get('e', inputs), Buffer.alloc(32, 5));
+  });
+
+  it('keeps the keys of new objects until their first read once full (PUT, then GET, at the bound)', () => {
+    const cache = new ObjectKeyCache({ maxEntries: 1000 });
+    const key = randomBytes(32);
+    // Earlier rounds: written and read back.
+    for (let index = 0; index < 900; index++) {
+      cache.set(`old${index}`, inputs, key);
+      assert.ok(cache.get(`old${index}`, inputs));
+    }
+    // This round's 400 uploads overflow the cache; every one of them is still there for its first GET.
+    for (let index = 0; index < 400; index++) cache.set(`new${index}`, inputs, key);
+    for (let index = 0; index < 400; index++) assert.ok(cache.get(`new${index}`, inputs), `new${index}`);
+    assert.equal(cache.misses, 0);
   });
 
   it('expires entries after ttlMs from when they were stored', () => {
