@@ -139,6 +139,7 @@ function legacyPhase(p: PhaseResult): Record<string, unknown> {
     monotonicStartSeconds: p.monotonicStartSeconds,
     monotonicEndSeconds: p.monotonicEndSeconds,
     ...(p.serverCpuSeconds === undefined ? {} : { serverCpuSeconds: p.serverCpuSeconds, serverCpuSystemSeconds: p.serverCpuSystemSeconds }),
+    ...(p.stealSeconds === undefined ? {} : { stealSeconds: p.stealSeconds }),
   };
 }
 

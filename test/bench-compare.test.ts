@@ -26,7 +26,7 @@ interface CompareJson {
   cleanup: 'round' | 'end';
   warmupRounds: number;
   warmups: { round: number; step: string; case: string; measured: { succeeded: number; errors: number } }[];
-  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number; monotonicStartSeconds: number; monotonicEndSeconds: number } }[];
+  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number; stealSeconds?: number; monotonicStartSeconds: number; monotonicEndSeconds: number } }[];
   cleanups: { round: number; case: string; phase: { succeeded: number; errors: number; monotonicStartSeconds: number } }[];
   summary: { step: string; case: string; mibPerSecond: { median: number } }[];
   ratios: { step: string; case: string; baseline: string; throughput: number; pairedThroughput: { median: number; min: number; max: number }; pairedInterval: { low: number; high: number; confidence: number } }[];
@@ -112,6 +112,7 @@ describe('coffer bench compare', () => {
       assert.equal(r.measured.latencyHistogram.reduce((a, b) => a + b, 0), r.measured.succeeded, 'histogram counts every request');
       assert.ok(r.measured.clientCpuSeconds >= 0);
       assert.ok(typeof r.measured.serverCpuSeconds === 'number', 'server CPU measured from /proc/<pid>/stat');
+      assert.ok(typeof r.measured.stealSeconds === 'number' && r.measured.stealSeconds >= 0, 'host steal measured from /proc/stat');
     }
     assert.equal(report.summary.length, 6);
     assert.equal(report.ratios.length, 3);

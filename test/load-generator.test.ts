@@ -4,10 +4,13 @@
 // (the download stalled once the worker pool went quiet).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { accessKey, removeDir, repoRoot, secretKey, startServer } from './helpers/server.ts';
+import { hostStealSeconds } from '../bench/load/phase.ts';
+import { stealNote } from '../bench/load/report.ts';
 
 const run = promisify(execFile);
 
@@ -71,5 +74,22 @@ describe('bench/load.ts against coffer', () => {
       await server.stop();
       await removeDir(server.dataDir);
     }
+  });
+});
+
+describe('host steal time', () => {
+  it('reads /proc/stat steal as seconds that never run backwards, and notes it only when it is noticeable', async () => {
+    const first = hostStealSeconds();
+    if (process.platform !== 'linux') {
+      assert.equal(first, undefined);
+      return;
+    }
+    const ticks = Number(readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/)[8]);
+    assert.ok(first !== undefined && first >= 0);
+    assert.ok(Math.abs(first - ticks / 100) <= 1, `${first} s against ${ticks} ticks`);
+    assert.ok(hostStealSeconds()! >= first);
+    assert.deepEqual(stealNote({ stealSeconds: 0.5, wallSeconds: 10 }), ['host steal 0.50 s']);
+    assert.deepEqual(stealNote({ stealSeconds: 0.05, wallSeconds: 10 }), []);
+    assert.deepEqual(stealNote({ wallSeconds: 10 }), []);
   });
 });

@@ -27,7 +27,7 @@ import { connect, parseConnection, type Connection } from '../load/connection.ts
 import { ObjectSet, objectSuffixBytes, type PhaseCommon, type Verify } from '../load/objects.ts';
 import type { PhaseResult, StopSignal } from '../load/phase.ts';
 import { machineInfo, withInterrupt } from '../load/process.ts';
-import { ProgressLine } from '../load/report.ts';
+import { ProgressLine, stealNote } from '../load/report.ts';
 import { ensureBucket, type S3Client } from '../load/s3-client.ts';
 import {
   bucketNamePattern, formatBytesCompact, mebibyte, parseDuration, parseIntegerIn, parseSize, ssePattern, UsageError,
@@ -489,7 +489,8 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
             const rate = measured.bytes > 0 ? `${measured.mibPerSecond.toFixed(1)} MiB/s, ` : '';
             log(`${label}  ${step.label.padEnd(12)} ${state.spec.name.padEnd(12)} ${rate}${measured.objectsPerSecond.toFixed(1)} obj/s, ` +
               `p50 ${measured.latencyMs.p50.toFixed(2)} ms, errors ${measured.errors}, client CPU ${measured.clientCpuSeconds.toFixed(2)} s` +
-              (measured.serverCpuSeconds === undefined ? '' : `, server CPU ${measured.serverCpuSeconds.toFixed(2)} s`));
+              (measured.serverCpuSeconds === undefined ? '' : `, server CPU ${measured.serverCpuSeconds.toFixed(2)} s`) +
+              stealNote(measured).map((note) => `, ${note}`).join(''));
             await settle();
           }
         }

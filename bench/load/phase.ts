@@ -81,6 +81,11 @@ export interface PhaseResult extends OpStats {
   /** with a server pid: the server's CPU seconds during the phase (user + system) and the system part */
   readonly serverCpuSeconds?: number;
   readonly serverCpuSystemSeconds?: number;
+  /**
+   * CPU seconds the hypervisor took from this machine during the phase (/proc/stat steal, all CPUs): on a
+   * shared VM a slow round with steal was the host, not the server under test. Absent where unreadable.
+   */
+  readonly stealSeconds?: number;
   readonly timeline: Timeline;
   /** counts per bin of histogramBoundsMs (last bin also takes anything above) */
   readonly latencyHistogram: readonly number[];
@@ -136,6 +141,21 @@ export function processCpuSeconds(pid: number | undefined): CpuSeconds | undefin
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15, in clock ticks (100 Hz on Linux)
     return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Steal time of this machine so far, from /proc/stat (seconds, summed over its CPUs): CPU time the hypervisor
+ * gave to other guests while ours were runnable. Undefined where unreadable (not Linux).
+ */
+export function hostStealSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/stat', 'latin1');
+    // "cpu  user nice system idle iowait irq softirq steal …", in clock ticks (100 Hz)
+    const steal = Number(stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/)[8]);
+    return Number.isFinite(steal) ? steal / 100 : undefined;
   } catch {
     return undefined;
   }
@@ -275,6 +295,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const timeline = new TimelineRecorder(options.timelineIntervalMs ?? 250);
   const cpuStart = process.cpuUsage();
   const serverCpuStart = processCpuSeconds(serverPid);
+  const stealStart = hostStealSeconds();
   const startMs = performance.now();
   const monotonicStartSeconds = Number(process.hrtime.bigint()) / 1e9;
   let autotermHit = false;
@@ -353,6 +374,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   timeline.extendTo(endMs - startMs - 1e-6);
   const cpu = process.cpuUsage(cpuStart);
   const serverCpuEnd = processCpuSeconds(serverPid);
+  const stealEnd = hostStealSeconds();
   const latencies = latenciesMs.subarray(0, latencyCount);
   const ttfbs = ttfbsMs.subarray(0, latencyCount).filter((value) => !Number.isNaN(value));
   const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
@@ -390,6 +412,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       serverCpuSeconds: serverCpuEnd.user + serverCpuEnd.system - serverCpuStart.user - serverCpuStart.system,
       serverCpuSystemSeconds: serverCpuEnd.system - serverCpuStart.system,
     }),
+    ...(stealStart === undefined || stealEnd === undefined ? {} : { stealSeconds: Math.max(0, stealEnd - stealStart) }),
     timeline: { intervalMs: timeline.intervalMs, bytes: timeline.bytes, ops: timeline.ops, objects: timeline.objects },
     latencyHistogram: histogram,
     ...(byOp === undefined ? {} : { byOp }),

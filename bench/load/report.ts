@@ -69,6 +69,12 @@ export function phaseSummary(p: PhaseResult): string {
     `errors ${p.errors}`,
     `client CPU ${p.clientCpuSeconds.toFixed(2)} s (${p.clientCpuCores.toFixed(2)} cores)`,
     ...(p.serverCpuSeconds === undefined ? [] : [`server CPU ${p.serverCpuSeconds.toFixed(2)} s (${(p.serverCpuSeconds / p.wallSeconds).toFixed(2)} cores)`]),
+    ...stealNote(p),
   ];
   return `${p.phase}: ${parts.join(', ')}`;
+}
+
+/** "host steal 1.20 s" when the hypervisor took a noticeable share of the phase (≥ 1% of one CPU), else nothing. */
+export function stealNote(p: Pick<PhaseResult, 'stealSeconds' | 'wallSeconds'>): string[] {
+  return p.stealSeconds !== undefined && p.stealSeconds >= 0.01 * p.wallSeconds ? [`host steal ${p.stealSeconds.toFixed(2)} s`] : [];
 }
