@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { rawRequest } from './helpers/raw.ts';
 import { accessKey, removeDir, repoRoot, secretKey, startServer, type TestServer } from './helpers/server.ts';
+import { counterChanges, kmsCallsIn, parseCounters } from '../bench/compare/server-counters.ts';
 
 const run = promisify(execFile);
 const chromiumPath = '/usr/bin/chromium';
@@ -26,7 +27,7 @@ interface CompareJson {
   cleanup: 'round' | 'end';
   warmupRounds: number;
   warmups: { round: number; step: string; case: string; measured: { succeeded: number; errors: number } }[];
-  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number; stealSeconds?: number; monotonicStartSeconds: number; monotonicEndSeconds: number } }[];
+  runs: { round: number; step: string; case: string; order: number; measured: { succeeded: number; errors: number; timeline: { bytes: number[] }; latencyHistogram: number[]; clientCpuSeconds: number; serverCpuSeconds?: number; stealSeconds?: number; monotonicStartSeconds: number; monotonicEndSeconds: number }; serverCounters?: Record<string, number>; kmsCalls?: number }[];
   cleanups: { round: number; case: string; phase: { succeeded: number; errors: number; monotonicStartSeconds: number } }[];
   summary: { step: string; case: string; mibPerSecond: { median: number } }[];
   ratios: { step: string; case: string; baseline: string; throughput: number; pairedThroughput: { median: number; min: number; max: number }; pairedInterval: { low: number; high: number; confidence: number } }[];
@@ -78,7 +79,7 @@ describe('coffer bench compare', () => {
   it('runs two cases in alternation and writes JSON with both cases and the ratios', async () => {
     const { stdout, stderr } = await run(process.execPath, [
       '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
-      '--case', `plain=${server.endpoint}`, '--case', `sse-s3=${server.endpoint},sse=s3`,
+      '--case', `plain=${server.endpoint},metrics`, '--case', `sse-s3=${server.endpoint},sse=s3,metrics`,
       '--workload', 'put:64KiB*6,get:64KiB*6/15,put:4KiB*10',
       '--rounds', String(rounds), '--concurrency', '2', '--duration', '30s',
       '--server-pid', String(server.process.pid), '--out', outDir, '--no-progress',
@@ -113,7 +114,15 @@ describe('coffer bench compare', () => {
       assert.ok(r.measured.clientCpuSeconds >= 0);
       assert.ok(typeof r.measured.serverCpuSeconds === 'number', 'server CPU measured from /proc/<pid>/stat');
       assert.ok(typeof r.measured.stealSeconds === 'number' && r.measured.stealSeconds >= 0, 'host steal measured from /proc/stat');
+      // metrics: the server's own counters over the measured requests, scraped before and after
+      const api = r.step.startsWith('put') ? 'PutObject' : 'GetObject';
+      assert.equal(r.serverCounters?.[`coffer_s3_requests_total{api="${api}",status="200"}`], r.measured.succeeded, `${r.case} ${r.step} requests`);
+      // Every SSE PUT asks the KMS for one data key; every SSE GET finds its key cached since that PUT.
+      const kmsCalls = r.case === 'sse-s3' && r.step.startsWith('put') ? r.measured.succeeded : 0;
+      assert.equal(r.kmsCalls, kmsCalls, `${r.case} ${r.step} KMS calls`);
+      assert.equal(r.serverCounters?.['coffer_kms_calls_total{op="generate"}'] ?? 0, kmsCalls);
     }
+    assert.match(stdout + stderr, /sse-s3 +\d+(\.\d+)? MiB\/s.*KMS calls \d+/);
     assert.equal(report.summary.length, 6);
     assert.equal(report.ratios.length, 3);
     for (const ratio of report.ratios) {
@@ -138,7 +147,7 @@ describe('coffer bench compare', () => {
     try {
       await run(process.execPath, [
         '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
-        '--case', `plain=${server.endpoint}`, '--case', `sse-s3=${server.endpoint},sse=s3`, '--bucket', 'compare-end',
+        '--case', `plain=${server.endpoint},metrics`, '--case', `sse-s3=${server.endpoint},sse=s3,metrics`, '--bucket', 'compare-end',
         '--workload', 'put:4KiB*5,get:4KiB*5/8', '--rounds', '3', '--concurrency', '2', '--cleanup', 'end', '--warmup', '1', '--settle', '20ms',
         '--out', endOut, '--no-progress', '--json',
       ], {
@@ -247,5 +256,30 @@ describe('compare workload steps', () => {
     );
     assert.throws(() => parseWorkload('put:4KiB*10/20', 8), /REQUESTS is for get and stat/);
     assert.throws(() => parseWorkload('get:4KiB*10/0', 8), /requests/);
+  });
+});
+
+describe('server counters around a compare step', () => {
+  it('reads the *_total series of a Prometheus exposition and reports what changed', () => {
+    const before = parseCounters([
+      '# HELP coffer_kms_calls_total calls made to the KMS, by operation',
+      '# TYPE coffer_kms_calls_total counter',
+      'coffer_kms_calls_total{op="generate"} 10',
+      'coffer_kms_calls_total{op="decrypt"} 3',
+      'coffer_s3_requests_total{api="GetObject",status="200"} 7',
+      'coffer_uptime_seconds 12.5',
+      'odd_label_total{help="a b}"} 1',
+    ].join('\n'));
+    assert.deepEqual([...before.keys()], ['coffer_kms_calls_total{op="generate"}', 'coffer_kms_calls_total{op="decrypt"}', 'coffer_s3_requests_total{api="GetObject",status="200"}']);
+    const after = parseCounters('coffer_kms_calls_total{op="generate"} 10\ncoffer_kms_calls_total{op="decrypt"} 5\ncoffer_s3_requests_total{api="GetObject",status="200"} 17\ncoffer_s3_errors_total{code="NoSuchKey"} 2\n');
+    const changes = counterChanges(before, after);
+    assert.deepEqual(changes, {
+      'coffer_kms_calls_total{op="decrypt"}': 2,
+      'coffer_s3_requests_total{api="GetObject",status="200"}': 10,
+      'coffer_s3_errors_total{code="NoSuchKey"}': 2,
+    });
+    assert.equal(kmsCallsIn(changes, after), 2);
+    assert.equal(kmsCallsIn({}, after), 0, 'a server with a KMS: zero calls is a number');
+    assert.equal(kmsCallsIn({}, parseCounters('coffer_s3_requests_total{api="GetObject",status="200"} 1')), undefined, 'no KMS counter: unknown');
   });
 });

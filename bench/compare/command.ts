@@ -28,6 +28,7 @@ import { ObjectSet, objectSuffixBytes, type PhaseCommon, type Verify } from '../
 import type { PhaseResult, StopSignal } from '../load/phase.ts';
 import { machineInfo, withInterrupt } from '../load/process.ts';
 import { ProgressLine, stealNote } from '../load/report.ts';
+import { counterChanges, kmsCallsIn, scrapeCounters, type Counters } from './server-counters.ts';
 import { ensureBucket, type S3Client } from '../load/s3-client.ts';
 import {
   bucketNamePattern, formatBytesCompact, mebibyte, parseDuration, parseIntegerIn, parseSize, ssePattern, UsageError,
@@ -52,7 +53,7 @@ type StepOp = (typeof stepOps)[number];
 
 const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
-export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=none|s3|kms[:KEY]|c][,pid=PID][,bucket=B][,access-key=K][,secret-key=S][,insecure][,ca=FILE]
+export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=none|s3|kms[:KEY]|c][,pid=PID][,metrics][,bucket=B][,access-key=K][,secret-key=S][,insecure][,ca=FILE]
          --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS],… [--rounds 3] [--concurrency 8] [--duration 30s]
          [--cleanup round|end] [--warmup 0] [--settle 0s]
          [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
@@ -64,6 +65,8 @@ export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=no
   a distribution-free confidence interval of its median. --cleanup end keeps every round's objects until the
   run ends (no step measures the previous round's deletions; needs rounds × the per-round bytes of disk).
   --warmup N runs N unmeasured rounds first; --settle pauses that long after every step and cleanup.
+  metrics: read the server's Prometheus counters (/minio/v2/metrics/cluster, signed) around every measured
+  step and report what changed, e.g. the KMS calls a Coffer server made.
 `;
 
 export type CleanupTiming = 'round' | 'end';
@@ -74,6 +77,8 @@ export interface CompareCase {
   readonly sse: string;
   readonly bucket: string;
   readonly serverPid?: number;
+  /** scrape the server's counters around every measured step (StepRun.serverCounters) */
+  readonly metrics?: boolean;
 }
 
 export interface CompareStep {
@@ -112,6 +117,10 @@ export interface StepRun {
   readonly measured: PhaseResult;
   /** unmeasured phases that ran for this step (prepare) */
   readonly other: readonly PhaseResult[];
+  /** with `metrics`: the server counters that changed during the measured phase, by series (name{labels}) */
+  readonly serverCounters?: Readonly<Record<string, number>>;
+  /** with `metrics`, against a Coffer server: its KMS calls during the measured phase */
+  readonly kmsCalls?: number;
 }
 
 export interface Spread {
@@ -172,7 +181,7 @@ export interface CompareReport {
   readonly warmupRounds: number;
   readonly settleMs: number;
   readonly baseline: string;
-  readonly cases: readonly { name: string; endpoint: string; sse: string; bucket: string; serverPid?: number }[];
+  readonly cases: readonly { name: string; endpoint: string; sse: string; bucket: string; serverPid?: number; metrics?: boolean }[];
   readonly steps: readonly CompareStep[];
   readonly runs: readonly StepRun[];
   /** the unmeasured warmup rounds' steps: in no summary or ratio, their errors still counted */
@@ -196,7 +205,7 @@ function parseCase(text: string, defaults: { accessKey?: string; secretKey?: str
   for (const item of rest) {
     const at = item.indexOf('=');
     const key = at < 0 ? item : item.slice(0, at);
-    if (!['sse', 'pid', 'bucket', 'access-key', 'secret-key', 'region', 'insecure', 'ca'].includes(key)) throw new UsageError(`--case ${name}: unknown setting ${JSON.stringify(key)}`);
+    if (!['sse', 'pid', 'metrics', 'bucket', 'access-key', 'secret-key', 'region', 'insecure', 'ca'].includes(key)) throw new UsageError(`--case ${name}: unknown setting ${JSON.stringify(key)}`);
     settings.set(key, at < 0 ? 'true' : item.slice(at + 1));
   }
   const sse = settings.get('sse') ?? 'none';
@@ -218,6 +227,7 @@ function parseCase(text: string, defaults: { accessKey?: string; secretKey?: str
     sse,
     bucket,
     ...(serverPid === undefined ? {} : { serverPid }),
+    ...(settings.has('metrics') ? { metrics: true } : {}),
   };
 }
 
@@ -417,6 +427,16 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
   const cleanups: { round: number; case: string; phase: PhaseResult }[] = [];
   let order = 0;
   const settle = (): Promise<void> => (options.settleMs > 0 && !stop.stopped ? sleep(options.settleMs) : Promise.resolve());
+  /** cases asked for `metrics` whose server would not give them (reported once, then no longer asked) */
+  const noMetrics = new Set<string>();
+  const countersOf = async (state: CaseState): Promise<Counters | undefined> => {
+    if (state.spec.metrics !== true || noMetrics.has(state.spec.name)) return undefined;
+    const counters = await scrapeCounters(state.client);
+    if (!(counters instanceof Error)) return counters;
+    noMetrics.add(state.spec.name);
+    log(`${state.spec.name}: no server counters (${counters.message}); running without them`);
+    return undefined;
+  };
   const common = (state: CaseState, concurrency: number): PhaseCommon => ({
     concurrency,
     durationMs: options.durationMs,
@@ -474,23 +494,34 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
             const other: PhaseResult[] = [];
             const stepCommon = common(state, step.concurrency);
             let measured: PhaseResult;
+            let countersBefore: Counters | undefined;
             if (step.op === 'put') {
+              countersBefore = await countersOf(state);
               measured = await set.putPhase(stepCommon, step.label, step.objects);
             } else {
               if (set.stored.size < step.objects) other.push(await set.fillPhase(stepCommon, 'prepare', step.objects));
               progress?.clear();
               if (set.stored.size === 0) throw new Error(`${state.spec.name} ${step.label}: no object could be stored to read`);
+              countersBefore = await countersOf(state);
               measured = step.op === 'get'
                 ? await set.getPhase(stepCommon, step.label, step.requests)
                 : await set.statPhase(stepCommon, step.label, step.requests);
             }
             progress?.clear();
-            (round > 0 ? runs : warmups).push({ round, step: step.label, case: state.spec.name, order: order++, measured, other });
+            const countersAfter = countersBefore === undefined ? undefined : await countersOf(state);
+            const serverCounters = countersBefore === undefined || countersAfter === undefined ? undefined : counterChanges(countersBefore, countersAfter);
+            const kmsCalls = serverCounters === undefined ? undefined : kmsCallsIn(serverCounters, countersAfter!);
+            (round > 0 ? runs : warmups).push({
+              round, step: step.label, case: state.spec.name, order: order++, measured, other,
+              ...(serverCounters === undefined ? {} : { serverCounters }),
+              ...(kmsCalls === undefined ? {} : { kmsCalls }),
+            });
             const rate = measured.bytes > 0 ? `${measured.mibPerSecond.toFixed(1)} MiB/s, ` : '';
             log(`${label}  ${step.label.padEnd(12)} ${state.spec.name.padEnd(12)} ${rate}${measured.objectsPerSecond.toFixed(1)} obj/s, ` +
               `p50 ${measured.latencyMs.p50.toFixed(2)} ms, errors ${measured.errors}, client CPU ${measured.clientCpuSeconds.toFixed(2)} s` +
               (measured.serverCpuSeconds === undefined ? '' : `, server CPU ${measured.serverCpuSeconds.toFixed(2)} s`) +
-              stealNote(measured).map((note) => `, ${note}`).join(''));
+              stealNote(measured).map((note) => `, ${note}`).join('') +
+              (kmsCalls === undefined ? '' : `, KMS calls ${kmsCalls}`));
             await settle();
           }
         }
@@ -523,6 +554,7 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     baseline: options.baseline,
     cases: options.cases.map((c) => ({
       name: c.name, endpoint: c.connection.endpoint.origin, sse: c.sse, bucket: c.bucket, ...(c.serverPid === undefined ? {} : { serverPid: c.serverPid }),
+      ...(c.metrics === true ? { metrics: true } : {}),
     })),
     steps: options.steps,
     runs,

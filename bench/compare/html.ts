@@ -144,7 +144,7 @@ export function renderCompareHtml(report: CompareReport): string {
 
   // --- every run
   sections.push('<h2>Every run, in the order it ran</h2>' + table(
-    ['#', 'round', 'step', 'case', 'ok', 'errors', 'wall s', 'MiB/s', 'obj/s', 'p50 / p90 / p99 / max ms', 'TTFB p50 ms', 'client CPU s', 'server CPU s (sys)', 'host steal s', 'stopped by'],
+    ['#', 'round', 'step', 'case', 'ok', 'errors', 'wall s', 'MiB/s', 'obj/s', 'p50 / p90 / p99 / max ms', 'TTFB p50 ms', 'client CPU s', 'server CPU s (sys)', 'host steal s', 'KMS calls', 'stopped by'],
     report.runs.map((run) => {
       const p = run.measured;
       return [
@@ -152,7 +152,7 @@ export function renderCompareHtml(report: CompareReport): string {
         fmt(p.wallSeconds, 2), fmt(p.mibPerSecond, 1), fmt(p.objectsPerSecond, 1),
         `${fmt(p.latencyMs.p50, 2)} / ${fmt(p.latencyMs.p90, 2)} / ${fmt(p.latencyMs.p99, 2)} / ${fmt(p.latencyMs.max, 2)}`,
         fmt(p.ttfbMs?.p50, 2), fmt(p.clientCpuSeconds, 2),
-        p.serverCpuSeconds === undefined ? '–' : `${fmt(p.serverCpuSeconds, 2)} (${fmt(p.serverCpuSystemSeconds, 2)})`, fmt(p.stealSeconds, 2), p.stopReason,
+        p.serverCpuSeconds === undefined ? '–' : `${fmt(p.serverCpuSeconds, 2)} (${fmt(p.serverCpuSystemSeconds, 2)})`, fmt(p.stealSeconds, 2), run.kmsCalls === undefined ? '–' : String(run.kmsCalls), p.stopReason,
       ];
     }),
   ));
@@ -181,7 +181,8 @@ ${svgStyle}
 load average at the end ${escapeHtml((machine.loadavg ?? []).map((v) => v.toFixed(2)).join(' '))} · ${report.rounds} rounds, cases alternating step by step (first case rotating per round) ·
 GET verification: ${escapeHtml(report.verify)} · objects deleted ${report.cleanup === 'end' ? 'when the run ended' : 'after each round'} · ${report.warmupRounds} unmeasured warmup round(s) · ${report.settleMs} ms settle after each step · step time limit ${report.durationMs / 1000} s${report.interrupted ? ' · <b>interrupted</b>' : ''} · errors: <b>${report.errors}</b></p>
 <p class="note">The client runs on the same machine as the server when the endpoint is local: its CPU use (below, and per run) is CPU the server did not get.
-Server CPU comes from /proc/&lt;pid&gt;/stat when a pid was given. Host steal (/proc/stat) is CPU time the hypervisor gave to other guests during a run: a slow run with steal was the host.</p>
+Server CPU comes from /proc/&lt;pid&gt;/stat when a pid was given. Host steal (/proc/stat) is CPU time the hypervisor gave to other guests during a run: a slow run with steal was the host.
+KMS calls (cases with <code>metrics</code>) are the server's own count over the measured requests.</p>
 ${casesTable}
 ${sections.join('\n')}
 </body></html>
