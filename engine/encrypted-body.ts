@@ -7,6 +7,7 @@ import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStr
 import { holdableBlockBuffers } from './aligned-buffers.ts';
 import { secureRandomBytes } from '../workers/random-pool.ts';
 import type { LoanedBlock } from './file-reader.ts';
+import { nativeGcm } from '../workers/native-gcm.ts';
 import { BlockBufferPool, blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
 import type { DataEncryption } from './types.ts';
@@ -22,6 +23,26 @@ const inlinePool = createBlockCipherPool(0);
 
 function poolFor(pool: BlockCipherPool, sizeBytes: number | undefined): BlockCipherPool {
   return sizeBytes !== undefined && sizeBytes <= inlineMaxBytes ? inlinePool : pool;
+}
+
+/**
+ * Whether reads open their 1 MiB blocks on the calling thread, whatever their size. Any hand-off to another
+ * thread here (a piscina task, even a libuv pool job) costs the event loop 55–130 µs to wake a sleeping thread
+ * and take its answer (the wake-ups of a 2-vCPU VM); native/vaes_gcm.c opens a whole block in ~115 µs. With it
+ * (session 18, one server, 16 MiB SSE-S3 GET c=4, 8 rounds alternating with the pool): server CPU 11.7 → 8.75
+ * ms per GET, first byte 12.6 → 5.9 ms, 1,649 → 1,702 MiB/s. With OpenSSL (~250 µs per block) the event loop
+ * became the bound instead (6 rounds: 1,594 → 1,473 MiB/s), so slower kernels keep the pool.
+ * COFFER_OPEN_INLINE=on|off overrides the choice.
+ */
+export const openInline: boolean = parseOpenInline(process.env.COFFER_OPEN_INLINE);
+
+function parseOpenInline(value: string | undefined): boolean {
+  if (value === undefined || value.trim() === '') return nativeGcm?.implementation === 'vaes-avx512';
+  const setting = value.trim().toLowerCase();
+  if (setting === 'on') return true;
+  if (setting === 'off') return false;
+  // A misconfiguration: crash loudly at startup (as COFFER_POOL_THREADS does).
+  throw new Error(`COFFER_OPEN_INLINE must be on or off, got ${JSON.stringify(value)}`);
 }
 
 export interface PlaintextTally {
@@ -155,7 +176,7 @@ export type CiphertextInMemory = (partIndex: number) => Buffer | undefined;
 
 /**
  * Plaintext bytes [start, endInclusive] of an encrypted object whose parts have the given plaintext sizes:
- * only the packages covering the range are read and authenticated.
+ * only the packages covering the range are read and authenticated. `opensInline`: see openInline (tests set it).
  */
 export async function* decryptRange(
   partPlainSizes: readonly number[],
@@ -167,6 +188,7 @@ export async function* decryptRange(
   pool: BlockCipherPool,
   blockSource?: CiphertextBlockSource,
   inMemory?: CiphertextInMemory,
+  opensInline: boolean = openInline,
 ): AsyncGenerator<Buffer> {
   for (const span of planEncryptedRange(partPlainSizes, start, endInclusive)) {
     const key = keyForPart(partNumbers[span.partIndex]!);
@@ -192,7 +214,7 @@ export async function* decryptRange(
       }
       continue;
     }
-    const spanPool = poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
+    const spanPool = opensInline ? inlinePool : poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
     // Whole cipher blocks read straight into memory the pool opens from, where the bytes allow it; else chunks
     // the stream gathers into blocks (a copy on the event loop: ~15% of an SSE GET's server CPU).
     const loaned = blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytesFor(defaultBlockBytes));

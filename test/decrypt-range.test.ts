@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decryptRange } from '../engine/encrypted-body.ts';
 import { DareError, darePayloadBytesMax, encryptStream, randomDareNonce } from '../workers/dare.ts';
+import { cipherBlockBytesFor, defaultBlockBytes } from '../workers/encrypt-stream.ts';
 import { createBlockCipherPool } from '../workers/pool.ts';
 
 async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -91,5 +92,53 @@ describe('decryptRange', () => {
   it('the wrong key fails', async () => {
     const ciphertext = await sealed(randomBytes(10), randomBytes(32));
     await assert.rejects(collect(decryptRange([10], [1], 0, 9, () => randomBytes(32), sourceOver(ciphertext), pool)), DareError);
+  });
+
+  describe('whole blocks read into shared memory, opened inline or on a worker pool', () => {
+    /** Loaned 1 MiB cipher blocks in shared memory (like readBlocks), counting the ones not given back. */
+    function loanedOver(ciphertext: Buffer, outstanding: { count: number }) {
+      return async function* (_part: number, start: number, endExclusive: number, blockBytes: number): AsyncGenerator<{ bytes: Buffer; release(): void }> {
+        for (let at = start; at < endExclusive; at += blockBytes) {
+          const bytes = Buffer.from(new SharedArrayBuffer(Math.min(blockBytes, endExclusive - at)));
+          ciphertext.copy(bytes, 0, at, at + bytes.length);
+          outstanding.count += 1;
+          let released = false;
+          yield { bytes, release: () => { if (!released) outstanding.count -= 1; released = true; } };
+        }
+      };
+    }
+    const plaintext = randomBytes(3 * defaultBlockBytes + 5);
+    const key = randomBytes(32);
+
+    for (const inline of [true, false]) {
+      it(`returns the same bytes for ranges across blocks (${inline ? 'inline' : '1 worker thread'})`, async () => {
+        const ciphertext = await sealed(plaintext, key);
+        assert.equal(cipherBlockBytesFor(defaultBlockBytes) < ciphertext.length, true);
+        const workers = createBlockCipherPool(1);
+        try {
+          for (const [start, end] of [[0, plaintext.length - 1], [defaultBlockBytes - 3, 2 * defaultBlockBytes + 7], [2 * defaultBlockBytes + 1, plaintext.length - 1]] as const) {
+            const outstanding = { count: 0 };
+            const got = await collect(decryptRange([plaintext.length], [1], start, end, () => key, sourceOver(ciphertext), workers, loanedOver(ciphertext, outstanding), undefined, inline));
+            assert.ok(got.equals(plaintext.subarray(start, end + 1)), `range ${start}-${end}`);
+            assert.equal(outstanding.count, 0, 'every loaned block given back');
+          }
+        } finally {
+          await workers.close();
+        }
+      });
+
+      it(`rejects a tampered later block and gives every block back (${inline ? 'inline' : '1 worker thread'})`, async () => {
+        const ciphertext = await sealed(plaintext, key);
+        ciphertext[cipherBlockBytesFor(defaultBlockBytes) * 2 + 100]! ^= 1;
+        const workers = createBlockCipherPool(1);
+        try {
+          const outstanding = { count: 0 };
+          await assert.rejects(collect(decryptRange([plaintext.length], [1], 0, plaintext.length - 1, () => key, sourceOver(ciphertext), workers, loanedOver(ciphertext, outstanding), undefined, inline)), DareError);
+          assert.equal(outstanding.count, 0);
+        } finally {
+          await workers.close();
+        }
+      });
+    }
   });
 });
