@@ -2,13 +2,13 @@
 // ETag MD5 and the size were taken over the plaintext), and a stored ciphertext range becomes plaintext,
 // reading only the packages the range needs (docs/encryption.md).
 import { createHash } from 'node:crypto';
-import { DareError, darePackageBytesMax, encryptedSizeBytes, openPackagesInto, randomDareNonce, sealPackagesInto } from '../workers/dare.ts';
+import { DareError, darePackageBytesMax, darePayloadBytesMax, encryptedSizeBytes, openPackagesInto, randomDareNonce, sealPackagesInto, type DareErrorReason } from '../workers/dare.ts';
 import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes, encryptStreamPooled, type BlockBuffers } from '../workers/encrypt-stream.ts';
 import { holdableBlockBuffers } from './aligned-buffers.ts';
 import { secureRandomBytes } from '../workers/random-pool.ts';
-import type { LoanedBlock } from './file-reader.ts';
-import { nativeGcm } from '../workers/native-gcm.ts';
-import { BlockBufferPool, blockBuffersFor, createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
+import type { BlockOpener, LoanedBlock } from './file-reader.ts';
+import { nativeGcm, nativeOpenBlock } from '../workers/native-gcm.ts';
+import { BlockBufferPool, blockBuffersFor, createBlockCipherPool, localBlockBuffers, type BlockCipherPool } from '../workers/pool.ts';
 import { planEncryptedRange } from './crypto/range.ts';
 import type { DataEncryption } from './types.ts';
 import { StorageError } from './types.ts';
@@ -164,13 +164,46 @@ async function readWhole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }
 
+/**
+ * Whether encrypted reads of part files open each block in the thread-pool job that reads it (native/dare_open.c)
+ * when the addon is there: the event loop then neither opens blocks nor hands them to another thread.
+ * COFFER_OPEN_IN_READ=off turns it off (then openInline decides).
+ */
+export const readsOpenInJob: boolean = process.env.COFFER_OPEN_IN_READ?.trim().toLowerCase() !== 'off';
+
+/**
+ * The BlockOpener of one part's DARE stream from `firstSequence` on: blocks of `cipherBlockBytes` (whole
+ * packages) opened by native/dare_open.c, or here for ChaCha20-Poly1305 packages, which only node:crypto opens.
+ */
+export function dareBlockOpener(key: Buffer, firstSequence: number, cipherBlockBytes: number): BlockOpener {
+  const packagesPerBlock = cipherBlockBytes / darePackageBytesMax;
+  if (!Number.isInteger(packagesPerBlock)) throw new Error(`dareBlockOpener: ${cipherBlockBytes} bytes is not whole packages`);
+  const outputs = localBlockBuffers;
+  const outputBytes = packagesPerBlock * darePayloadBytesMax;
+  return {
+    async readAndOpen(fd, position, readBytes, buffer, blockOffset, blockBytes, blockIndex, out) {
+      const sequence = firstSequence + blockIndex * packagesPerBlock;
+      const result = await nativeOpenBlock!(fd, position, readBytes, buffer, blockOffset, blockBytes, key, sequence, out);
+      if (result.gotBytes < blockOffset + blockBytes) return { gotBytes: result.gotBytes };
+      if (!result.opened) {
+        const opened = openPackagesInto(key, buffer.subarray(blockOffset, blockOffset + blockBytes), sequence, undefined, out);
+        return { gotBytes: result.gotBytes, opened: { outBytes: opened.plaintextBytes, final: opened.final, nonce: opened.nonce } };
+      }
+      if (result.error !== undefined) throw new DareError(result.error as DareErrorReason);
+      return { gotBytes: result.gotBytes, opened: { outBytes: result.plaintextBytes, final: result.final, nonce: result.nonce! } };
+    },
+    takeOutput: () => outputs.take(outputBytes),
+    giveOutput: (buffer) => outputs.give(buffer),
+  };
+}
+
 /** Reads ciphertext bytes [start, endExclusive) of one part's stored stream. */
 export type CiphertextSource = (partIndex: number, start: number, endExclusive: number) => AsyncIterable<Uint8Array>;
 /**
  * The same bytes as whole cipher blocks of `blockBytes`, each lent until released (engine/file-reader.ts
  * readBlocks), or undefined where the stored bytes cannot be read that way (inline data, erasure decoding).
  */
-export type CiphertextBlockSource = (partIndex: number, start: number, endExclusive: number, blockBytes: number) => AsyncIterable<LoanedBlock> | undefined;
+export type CiphertextBlockSource = (partIndex: number, start: number, endExclusive: number, blockBytes: number, opener?: BlockOpener) => AsyncIterable<LoanedBlock> | undefined;
 /** A part's whole stored stream when it is already in memory (inline data), else undefined. */
 export type CiphertextInMemory = (partIndex: number) => Buffer | undefined;
 
@@ -214,10 +247,45 @@ export async function* decryptRange(
       }
       continue;
     }
+    const cipherBlockBytes = cipherBlockBytesFor(defaultBlockBytes);
+    // Single-drive part files: each block is opened by the thread-pool job that reads it.
+    const openedBlocks = nativeOpenBlock === undefined || readsOpenInJob === false
+      ? undefined
+      : blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytes, dareBlockOpener(key, span.firstSequence, cipherBlockBytes));
+    if (openedBlocks !== undefined) {
+      let streamNonce: Buffer | undefined;
+      let finalSeen = false;
+      for await (const block of openedBlocks) {
+        try {
+          const facts = block.opened;
+          if (facts === undefined) throw new Error('decryptRange: a block the opener did not open');
+          if (finalSeen) throw new DareError('unexpected data after final package');
+          if (streamNonce === undefined) streamNonce = facts.nonce;
+          else if (!facts.nonce.equals(streamNonce)) throw new DareError('header nonce mismatch');
+          finalSeen = facts.final;
+          let piece = block.bytes;
+          if (skipBytes > 0) {
+            const dropped = Math.min(skipBytes, piece.length);
+            piece = piece.subarray(dropped);
+            skipBytes -= dropped;
+          }
+          if (piece.length > takeBytes) piece = piece.subarray(0, takeBytes);
+          takeBytes -= piece.length;
+          // The consumer is done with a chunk when it pulls the next: the block goes back then (finally).
+          if (piece.length > 0) yield piece;
+        } finally {
+          block.release();
+        }
+        if (takeBytes === 0) break;
+      }
+      if (takeBytes !== 0) throw new StorageError('InternalError', 'encrypted part ended before the requested range');
+      if (span.finalIncluded && !finalSeen) throw new DareError('unexpected EOF');
+      continue;
+    }
     const spanPool = opensInline ? inlinePool : poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
     // Whole cipher blocks read straight into memory the pool opens from, where the bytes allow it; else chunks
     // the stream gathers into blocks (a copy on the event loop: ~15% of an SSE GET's server CPU).
-    const loaned = blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytesFor(defaultBlockBytes));
+    const loaned = blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytes);
     const ciphertext = loaned === undefined ? source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive) : { loaned };
     // recycle: GET streams each chunk out (and copies write it) before pulling the next.
     for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded, recycle: true })) {

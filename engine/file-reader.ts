@@ -200,7 +200,35 @@ export async function readDirectInto(handle: FileHandle, position: number, targe
 /** A block lent to the consumer: `bytes` stay valid until `release()` (idempotent; call it exactly when done). */
 export interface LoanedBlock {
   readonly bytes: Buffer;
+  /** with a BlockOpener: `bytes` are the opened block, and this is what the opener said about it */
+  readonly opened?: OpenedBlockFacts;
   release(): void;
+}
+
+export interface OpenedBlockFacts {
+  /** the block ends its stream */
+  readonly final: boolean;
+  /** the stream nonce the block carried (to check that every block belongs to one stream) */
+  readonly nonce: Buffer;
+}
+
+/**
+ * Turns each block into another as part of the job that reads it (engine/encrypted-body.ts: DARE packages into
+ * plaintext, on the thread that read them), so the event loop hands nothing to another thread per block.
+ */
+export interface BlockOpener {
+  /**
+   * Unless fd is -1 (the block is in `buffer` already), read `readBytes` at `position` into `buffer`; then, if
+   * buffer[blockOffset, blockOffset + blockBytes) is all there, open it into `out`. `gotBytes` is what was
+   * read; `opened` is missing for a short read. Rejects with a node:fs-style error when the read fails (EINVAL:
+   * the device refused the direct read) and with the opener's own error when the block does not open.
+   */
+  readAndOpen(
+    fd: number, position: number, readBytes: number, buffer: Buffer, blockOffset: number, blockBytes: number, blockIndex: number, out: Buffer,
+  ): Promise<{ gotBytes: number; opened?: OpenedBlockFacts & { readonly outBytes: number } }>;
+  /** a buffer for one opened block, and back */
+  takeOutput(): Buffer;
+  giveOutput(buffer: Buffer): void;
 }
 
 /**
@@ -224,6 +252,8 @@ export function blockBuffersInUse(blockBytes: number): number {
  * blocks are read ahead (one at first: see readAheadBlocks); at most `loansMax` buffers are held at once (read
  * ahead + lent), beyond that the stream waits for a release. Blocks are read with O_DIRECT (the page-aligned window around each block) where the filesystem
  * allows it, else through the page cache into the same buffers. The memory is shared (SharedArrayBuffer).
+ * With an `opener`, each block is opened by the job that read it (through the page cache: read, then a job
+ * that only opens) and the loans are the opened blocks in the opener's buffers; the read buffer goes back at once.
  */
 export async function* readBlocks(
   handle: FileHandle,
@@ -232,6 +262,7 @@ export async function* readBlocks(
   blockBytes: number,
   shortFile: () => Error,
   loansMax = blockLoansMax,
+  opener?: BlockOpener,
 ): AsyncGenerator<LoanedBlock> {
   if (!Number.isSafeInteger(blockBytes) || blockBytes <= 0) throw new Error(`readBlocks: bad block size ${blockBytes}`);
   if (!Number.isSafeInteger(loansMax) || loansMax < 1) throw new Error(`readBlocks: bad loansMax ${loansMax}`);
@@ -267,8 +298,38 @@ export async function* readBlocks(
     if (alignedStart + gotBytes < end) throw shortFile();
     return start - alignedStart;
   };
+  /** readBlock and open the block into `out` (with `opener`); resolves with what the opener said. */
+  const readAndOpenBlock = async (buffer: Buffer, start: number, end: number, blockIndex: number, out: Buffer): Promise<OpenedBlockFacts & { readonly outBytes: number }> => {
+    const lengthBytes = end - start;
+    if (direct !== undefined && useDirect && pool.owns(buffer)) {
+      const alignedStart = Math.floor(start / directAlignBytes) * directAlignBytes;
+      try {
+        const result = await opener!.readAndOpen(direct.fd, alignedStart, roundUp(end - alignedStart, directAlignBytes), buffer, start - alignedStart, lengthBytes, blockIndex, out);
+        if (result.opened === undefined) throw shortFile();
+        return result.opened;
+      } catch (error) {
+        if (!isErrnoCode(error, 'EINVAL')) throw error;
+        refuseDirectReads(); // as in readBlock
+        useDirect = false;
+      }
+    }
+    await readBuffered(buffer, start, end);
+    const result = await opener!.readAndOpen(-1, 0, 0, buffer, 0, lengthBytes, blockIndex, out);
+    if (result.opened === undefined) throw shortFile();
+    return result.opened;
+  };
 
-  const inFlight: Array<{ readonly buffer: Buffer; readonly lengthBytes: number; readonly reading: Promise<number> }> = [];
+  interface Reading {
+    readonly buffer: Buffer;
+    readonly lengthBytes: number;
+    /** the offset of the block in `buffer`; with an opener, 0 (the block is `output`) */
+    readonly reading: Promise<number>;
+    /** with an opener: where the block is opened to, and what the opener said */
+    readonly output?: Buffer;
+    opened?: OpenedBlockFacts & { readonly outBytes: number };
+  }
+  const inFlight: Reading[] = [];
+  let blocksStarted = 0;
   let nextStart = position;
   let lent = 0;
   let wakeOnRelease: (() => void) | undefined;
@@ -278,9 +339,20 @@ export async function* readBlocks(
     while (inFlight.length < depth && nextStart < stopPosition && lent + inFlight.length < loansMax) {
       const end = Math.min(stopPosition, nextStart + blockBytes);
       const buffer = take();
-      const reading = readBlock(buffer, nextStart, end);
-      reading.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      inFlight.push({ buffer, lengthBytes: end - nextStart, reading });
+      let entry: Reading;
+      if (opener === undefined) {
+        entry = { buffer, lengthBytes: end - nextStart, reading: readBlock(buffer, nextStart, end) };
+      } else {
+        const output = opener.takeOutput();
+        const reading = readAndOpenBlock(buffer, nextStart, end, blocksStarted, output).then((opened) => {
+          entry.opened = opened;
+          return 0;
+        });
+        entry = { buffer, lengthBytes: end - nextStart, reading, output };
+      }
+      entry.reading.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
+      inFlight.push(entry);
+      blocksStarted++;
       nextStart = end;
     }
   };
@@ -298,18 +370,24 @@ export async function* readBlocks(
         offset = await head.reading;
       } catch (error) {
         give(head.buffer);
+        if (head.output !== undefined) opener!.giveOutput(head.output);
         throw error;
       }
       lent++;
       handedOver++;
       let released = false;
+      const opened = head.opened;
+      // With an opener the read buffer is done with; the loan is the opened block.
+      if (opened !== undefined) give(head.buffer);
       const block: LoanedBlock = {
-        bytes: head.buffer.subarray(offset, offset + head.lengthBytes),
+        bytes: opened === undefined ? head.buffer.subarray(offset, offset + head.lengthBytes) : head.output!.subarray(0, opened.outBytes),
+        ...(opened === undefined ? {} : { opened: { final: opened.final, nonce: opened.nonce } }),
         release: () => {
           if (released) return;
           released = true;
           lent--;
-          give(head.buffer);
+          if (opened === undefined) give(head.buffer);
+          else opener!.giveOutput(head.output!);
           const wake = wakeOnRelease;
           wakeOnRelease = undefined;
           wake?.();
@@ -321,7 +399,10 @@ export async function* readBlocks(
   } finally {
     // No buffer goes back to the pool while the kernel may still be writing into it.
     await Promise.allSettled(inFlight.map((entry) => entry.reading));
-    for (const entry of inFlight.splice(0)) give(entry.buffer);
+    for (const entry of inFlight.splice(0)) {
+      give(entry.buffer);
+      if (entry.output !== undefined) opener!.giveOutput(entry.output);
+    }
     await direct?.close().catch(() => undefined);
   }
 }

@@ -11,7 +11,7 @@ import type { ObjectVersion } from './meta.ts';
 import { dataDirName } from './paths.ts';
 import { isErrnoCode } from './drive.ts';
 import { decryptRange } from './encrypted-body.ts';
-import { readBlocks, readDirect, type LoanedBlock } from './file-reader.ts';
+import { blockLoansMax, readBlocks, readDirect, type BlockOpener, type LoanedBlock } from './file-reader.ts';
 import { localBlockBuffers, type BlockCipherPool } from '../workers/pool.ts';
 import { StorageError } from './types.ts';
 import type { ObjectInfo, ObjectReader } from './types.ts';
@@ -26,7 +26,7 @@ export interface StoredBytes {
   /** bytes [from, to) of the stored stream of part `partNumber` (`partIndex` in the version's part list) */
   read(partIndex: number, partNumber: number, from: number, to: number): AsyncIterable<Buffer>;
   /** the same bytes as whole blocks lent until released (file-reader.ts readBlocks), where supported */
-  readBlocks?(partIndex: number, partNumber: number, from: number, to: number, blockBytes: number): AsyncIterable<LoanedBlock> | undefined;
+  readBlocks?(partIndex: number, partNumber: number, from: number, to: number, blockBytes: number, opener?: BlockOpener): AsyncIterable<LoanedBlock> | undefined;
   /** the whole stored stream of a part when it is in memory already (inline data), where supported */
   inMemory?(partIndex: number): Buffer | undefined;
   close(): Promise<void>;
@@ -78,7 +78,7 @@ export class StoredObjectReader implements ObjectReader {
         keyForPart,
         (partIndex, from, to) => this.#bytes.read(partIndex, this.#extents[partIndex]!.partNumber, from, to),
         this.#cipherPool,
-        (partIndex, from, to, blockBytes) => this.#bytes.readBlocks?.(partIndex, this.#extents[partIndex]!.partNumber, from, to, blockBytes),
+        (partIndex, from, to, blockBytes, opener) => this.#bytes.readBlocks?.(partIndex, this.#extents[partIndex]!.partNumber, from, to, blockBytes, opener),
         (partIndex) => this.#bytes.inMemory?.(partIndex),
       );
     }
@@ -124,13 +124,13 @@ export class DriveStoredBytes implements StoredBytes {
     return this.#inlineData; // an inline version has one part
   }
 
-  readBlocks(_partIndex: number, partNumber: number, from: number, to: number, blockBytes: number): AsyncIterable<LoanedBlock> | undefined {
-    return this.#inlineData !== undefined ? undefined : this.#readFileBlocks(partNumber, from, to, blockBytes);
+  readBlocks(_partIndex: number, partNumber: number, from: number, to: number, blockBytes: number, opener?: BlockOpener): AsyncIterable<LoanedBlock> | undefined {
+    return this.#inlineData !== undefined ? undefined : this.#readFileBlocks(partNumber, from, to, blockBytes, opener);
   }
 
-  async *#readFileBlocks(partNumber: number, from: number, to: number, blockBytes: number): AsyncGenerator<LoanedBlock> {
+  async *#readFileBlocks(partNumber: number, from: number, to: number, blockBytes: number, opener: BlockOpener | undefined): AsyncGenerator<LoanedBlock> {
     const handle = await this.openPart(partNumber);
-    yield* readBlocks(handle, from, to, blockBytes, () => this.#shortFile(partNumber));
+    yield* readBlocks(handle, from, to, blockBytes, () => this.#shortFile(partNumber), blockLoansMax, opener);
   }
 
   #shortFile(partNumber: number): Error {

@@ -12,6 +12,8 @@
 //   seal(key, iv, aad, src, dst, tag)          encrypt src into dst, write the 16-byte tag into tag
 //   open(key, iv, aad, src, dst, tag) → bool   decrypt src into dst; false (and dst zeroed) if the tag is wrong
 //   implementation                             "vaes-avx512" or "openssl": which code seals and opens
+//   openBlock(...)                             read and open a block of DARE packages on libuv's thread pool
+//                                              (native/dare_open.c)
 //
 // On CPUs with VAES, VPCLMULQDQ and AVX-512 F/BW/VL (and an OS that saves their registers) both go through
 // native/vaes_gcm.c, 2.4x faster than Node's OpenSSL 3.0, which has no AVX-512 AES-GCM path; same bytes.
@@ -38,6 +40,8 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "dare_open.h"
+#include "gcm_instance.h"
 #include "napi_errors.h"
 #include "vaes_gcm.h"
 
@@ -50,18 +54,13 @@
 #error "coffer_gcm needs the OpenSSL 3 headers of the Node it is built for"
 #endif
 
-#define KEY_BYTES 32
-#define IV_BYTES 12
-#define TAG_BYTES 16
+#define KEY_BYTES GCM_KEY_BYTES
+#define IV_BYTES GCM_IV_BYTES
+#define TAG_BYTES GCM_TAG_BYTES
 // EVP_CipherUpdate takes an int length: longer inputs go through in steps of this many bytes (a multiple
 // of the AES block, although GCM's streaming does not need that).
 #define STEP_BYTES (1 << 30)
 
-typedef struct {
-  EVP_CIPHER *cipher;  // fetched once: an EVP_aes_256_gcm() would be fetched again on every init
-  EVP_CIPHER_CTX *ctx; // holds a key only during a call
-  bool vaes;           // seal/open through vaes_gcm.c
-} gcm_instance;
 
 // GCM's limit on one message (2^36 - 32 bytes). vaes_gcm.c does not check it; OpenSSL refuses beyond it.
 #define VAES_MESSAGE_BYTES_MAX ((((uint64_t)1) << 36) - 32)
@@ -335,6 +334,7 @@ NAPI_MODULE_INIT() {
     return NULL;
   }
   if (!export_function(env, exports, "seal", gcm_seal, instance) || !export_function(env, exports, "open", gcm_open, instance) ||
+      !export_function(env, exports, "openBlock", dare_open_block, instance) ||
       !export_string(env, exports, "openssl", OpenSSL_version(OPENSSL_VERSION)) ||
       !export_string(env, exports, "implementation", instance->vaes ? "vaes-avx512" : "openssl")) {
     return NULL;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decryptRange } from '../engine/encrypted-body.ts';
+import type { BlockOpener, LoanedBlock } from '../engine/file-reader.ts';
 import { DareError, darePayloadBytesMax, encryptStream, randomDareNonce } from '../workers/dare.ts';
 import { cipherBlockBytesFor, defaultBlockBytes } from '../workers/encrypt-stream.ts';
 import { createBlockCipherPool } from '../workers/pool.ts';
@@ -95,30 +96,50 @@ describe('decryptRange', () => {
   });
 
   describe('whole blocks read into shared memory, opened inline or on a worker pool', () => {
-    /** Loaned 1 MiB cipher blocks in shared memory (like readBlocks), counting the ones not given back. */
-    function loanedOver(ciphertext: Buffer, outstanding: { count: number }) {
-      return async function* (_part: number, start: number, endExclusive: number, blockBytes: number): AsyncGenerator<{ bytes: Buffer; release(): void }> {
-        for (let at = start; at < endExclusive; at += blockBytes) {
-          const bytes = Buffer.from(new SharedArrayBuffer(Math.min(blockBytes, endExclusive - at)));
-          ciphertext.copy(bytes, 0, at, at + bytes.length);
-          outstanding.count += 1;
-          let released = false;
-          yield { bytes, release: () => { if (!released) outstanding.count -= 1; released = true; } };
-        }
+    /**
+     * Loaned 1 MiB cipher blocks in shared memory (like readBlocks), counting the ones not given back. Asked
+     * for opened blocks: undefined (a source that cannot), or with `opens`, blocks opened by the opener's job.
+     */
+    function loanedOver(ciphertext: Buffer, outstanding: { count: number }, opens = false) {
+      return (_part: number, start: number, endExclusive: number, blockBytes: number, opener?: BlockOpener): AsyncIterable<LoanedBlock> | undefined => {
+        if (opener !== undefined && !opens) return undefined;
+        return (async function* (): AsyncGenerator<LoanedBlock> {
+          for (let at = start, index = 0; at < endExclusive; at += blockBytes, index++) {
+            const bytes = Buffer.from(new SharedArrayBuffer(Math.min(blockBytes, endExclusive - at)));
+            ciphertext.copy(bytes, 0, at, at + bytes.length);
+            outstanding.count += 1;
+            let released = false;
+            if (opener === undefined) {
+              yield { bytes, release: () => { if (!released) outstanding.count -= 1; released = true; } };
+              continue;
+            }
+            const out = opener.takeOutput();
+            let opened;
+            try {
+              ({ opened } = await opener.readAndOpen(-1, 0, 0, bytes, 0, bytes.length, index, out));
+            } catch (error) {
+              outstanding.count -= 1;
+              throw error;
+            }
+            assert.ok(opened !== undefined);
+            yield { bytes: out.subarray(0, opened.outBytes), opened, release: () => { if (!released) outstanding.count -= 1; released = true; opener.giveOutput(out); } };
+          }
+        })();
       };
     }
     const plaintext = randomBytes(3 * defaultBlockBytes + 5);
     const key = randomBytes(32);
 
-    for (const inline of [true, false]) {
-      it(`returns the same bytes for ranges across blocks (${inline ? 'inline' : '1 worker thread'})`, async () => {
+    for (const [inline, opens] of [[true, false], [false, false], [false, true]] as const) {
+      const how = opens ? 'opened by the read job (native/dare_open.c)' : inline ? 'inline' : '1 worker thread';
+      it(`returns the same bytes for ranges across blocks (${how})`, async () => {
         const ciphertext = await sealed(plaintext, key);
         assert.equal(cipherBlockBytesFor(defaultBlockBytes) < ciphertext.length, true);
         const workers = createBlockCipherPool(1);
         try {
           for (const [start, end] of [[0, plaintext.length - 1], [defaultBlockBytes - 3, 2 * defaultBlockBytes + 7], [2 * defaultBlockBytes + 1, plaintext.length - 1]] as const) {
             const outstanding = { count: 0 };
-            const got = await collect(decryptRange([plaintext.length], [1], start, end, () => key, sourceOver(ciphertext), workers, loanedOver(ciphertext, outstanding), undefined, inline));
+            const got = await collect(decryptRange([plaintext.length], [1], start, end, () => key, sourceOver(ciphertext), workers, loanedOver(ciphertext, outstanding, opens), undefined, inline));
             assert.ok(got.equals(plaintext.subarray(start, end + 1)), `range ${start}-${end}`);
             assert.equal(outstanding.count, 0, 'every loaned block given back');
           }
@@ -127,13 +148,13 @@ describe('decryptRange', () => {
         }
       });
 
-      it(`rejects a tampered later block and gives every block back (${inline ? 'inline' : '1 worker thread'})`, async () => {
+      it(`rejects a tampered later block and gives every block back (${how})`, async () => {
         const ciphertext = await sealed(plaintext, key);
         ciphertext[cipherBlockBytesFor(defaultBlockBytes) * 2 + 100]! ^= 1;
         const workers = createBlockCipherPool(1);
         try {
           const outstanding = { count: 0 };
-          await assert.rejects(collect(decryptRange([plaintext.length], [1], 0, plaintext.length - 1, () => key, sourceOver(ciphertext), workers, loanedOver(ciphertext, outstanding), undefined, inline)), DareError);
+          await assert.rejects(collect(decryptRange([plaintext.length], [1], 0, plaintext.length - 1, () => key, sourceOver(ciphertext), workers, loanedOver(ciphertext, outstanding, opens), undefined, inline)), DareError);
           assert.equal(outstanding.count, 0);
         } finally {
           await workers.close();

@@ -1,7 +1,8 @@
 // readBlocks (engine/file-reader.ts): a file range as whole blocks, each read (O_DIRECT where possible, the
 // page cache otherwise) into a shared-memory buffer of its own that stays valid until the consumer releases
 // it; and decryptStreamPooled opening such loaned blocks with no copy. Exact bytes at every block boundary
-// and alignment, the loan bound, every buffer back on every exit, a short file, tampering.
+// and alignment, the loan bound, every buffer back on every exit, a short file, tampering; and with a DARE
+// opener, blocks opened by the job that read them (native/dare_open.c) with the same guarantees.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -12,7 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { blockBuffersInUse, readAheadBlocks, readBlocks, type LoanedBlock } from '../engine/file-reader.ts';
 import { directIoEnabled, setDirectIo } from '../engine/file-writer.ts';
-import { darePayloadBytesMax, randomDareNonce, sealPackages } from '../workers/dare.ts';
+import { DareError, darePayloadBytesMax, randomDareNonce, sealPackages } from '../workers/dare.ts';
+import { dareBlockOpener } from '../engine/encrypted-body.ts';
+import { nativeOpenBlock } from '../workers/native-gcm.ts';
 import { cipherBlockBytesFor, decryptStreamPooled, defaultBlockBytes } from '../workers/encrypt-stream.ts';
 import { createBlockCipherPool, type BlockCipherPool } from '../workers/pool.ts';
 import { openDescriptorsOf } from './helpers/fds.ts';
@@ -315,3 +318,81 @@ describe('decryptStreamPooled over loaned blocks', () => {
     assert.equal(second.released(), second.blocks(), `early stop: every block taken was released (${second.released()} of ${second.blocks()})`);
   });
 });
+
+describe('readBlocks with a DARE opener (each block opened by the job that reads it)', { skip: nativeOpenBlock === undefined ? 'the native AES-GCM addon is not loaded' : false }, () => {
+  let dir: string;
+  const directBefore = directIoEnabled();
+  const key = randomBytes(32);
+  const plaintext = randomBytes(5 * MiB + 3 * darePayloadBytesMax + 99);
+  const sealed = sealPackages(key, randomDareNonce(), 0, plaintext, true);
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'coffer-read-opened-'));
+  });
+  after(async () => {
+    setDirectIo(directBefore);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  /** The opened blocks of [start, stop) of the file (from sequence start / cipherBlockBytes × 16). */
+  async function openedBlocks(filePath: string, start: number, stop: number): Promise<{ data: Buffer; finals: boolean[]; nonces: Set<string> }> {
+    const handle = await fs.open(filePath, 'r');
+    try {
+      const pieces: Buffer[] = [];
+      const finals: boolean[] = [];
+      const nonces = new Set<string>();
+      const opener = dareBlockOpener(key, (start / cipherBlockBytes) * 16, cipherBlockBytes);
+      for await (const block of readBlocks(handle, start, stop, cipherBlockBytes, () => new ShortFileError(), 8, opener)) {
+        assert.ok(block.opened !== undefined, 'every block is opened');
+        pieces.push(Buffer.from(block.bytes));
+        finals.push(block.opened.final);
+        nonces.add(block.opened.nonce.toString('hex'));
+        block.release();
+      }
+      return { data: Buffer.concat(pieces), finals, nonces };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  for (const direct of [true, false]) {
+    it(`returns the plaintext of whole streams and of streams from a later block (${direct ? 'O_DIRECT' : 'page cache'})`, async () => {
+      setDirectIo(direct);
+      try {
+        const filePath = await newFileIn(dir, sealed);
+        const inUseBefore = blockBuffersInUse(cipherBlockBytes);
+        const whole = await openedBlocks(filePath, 0, sealed.length);
+        assert.ok(whole.data.equals(plaintext), 'the plaintext');
+        assert.deepEqual(whole.finals, [false, false, false, false, false, true], 'only the last block is final');
+        assert.equal(whole.nonces.size, 1, 'one stream nonce');
+        const later = await openedBlocks(filePath, 2 * cipherBlockBytes, sealed.length);
+        assert.ok(later.data.equals(plaintext.subarray(2 * defaultBlockBytes)), 'from block 2');
+        assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every read buffer given back');
+      } finally {
+        setDirectIo(directBefore);
+      }
+    });
+
+    it(`fails on a tampered block and on a short file, giving every buffer back (${direct ? 'O_DIRECT' : 'page cache'})`, async () => {
+      setDirectIo(direct);
+      try {
+        const inUseBefore = blockBuffersInUse(cipherBlockBytes);
+        const tampered = Buffer.from(sealed);
+        tampered[3 * cipherBlockBytes + 100]! ^= 1;
+        const tamperedPath = await newFileIn(dir, tampered);
+        await assert.rejects(openedBlocks(tamperedPath, 0, tampered.length), (error: unknown) => error instanceof DareError && error.reason === 'authentication failed');
+        const shortPath = await newFileIn(dir, sealed.subarray(0, sealed.length - 10));
+        await assert.rejects(openedBlocks(shortPath, 0, sealed.length), ShortFileError);
+        assert.equal(blockBuffersInUse(cipherBlockBytes), inUseBefore, 'every read buffer given back');
+      } finally {
+        setDirectIo(directBefore);
+      }
+    });
+  }
+});
+
+let openedFileCounter = 0;
+async function newFileIn(dir: string, data: Uint8Array): Promise<string> {
+  const filePath = path.join(dir, `sealed-${++openedFileCounter}`);
+  await fs.writeFile(filePath, data);
+  return filePath;
+}

@@ -19,6 +19,16 @@ export interface NativeGcm {
    * caller must still treat it as garbage).
    */
   open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, src: Uint8Array, dst: Uint8Array, tag: Uint8Array): boolean;
+  /**
+   * On libuv's thread pool, one job: unless fd is -1, pread `readBytes` at `position` into `buffer`; then, if
+   * buffer[blockOffset, blockOffset + blockBytes) was all read, open its DARE 2.0 packages into `out` with
+   * workers/dare.ts's checks (native/dare_open.c). A failed read rejects like node:fs (code, errno, syscall);
+   * `buffer` and `out` must stay untouched until the Promise settles.
+   */
+  openBlock(
+    fd: number, position: number, readBytes: number, buffer: Uint8Array, blockOffset: number, blockBytes: number,
+    key: Uint8Array, firstSequence: number, out: Uint8Array,
+  ): Promise<OpenedBlockResult>;
   /** the OpenSSL it runs on, e.g. "OpenSSL 3.0.19 27 Jan 2026" */
   readonly openssl: string;
   /**
@@ -26,6 +36,21 @@ export interface NativeGcm {
    * "openssl": through OpenSSL (other CPUs, or COFFER_NATIVE_GCM_VAES=off). Same bytes either way.
    */
   readonly implementation: 'vaes-avx512' | 'openssl';
+}
+
+/** What openBlock found. */
+export interface OpenedBlockResult {
+  /** bytes read (the block's offset + length when fd was -1) */
+  readonly gotBytes: number;
+  /** false: the block was short (nothing opened), or ChaCha20-Poly1305 packages (open them with node:crypto) */
+  readonly opened: boolean;
+  /** the DARE reason when the packages did not check out ("authentication failed", …); out is then garbage */
+  readonly error: string | undefined;
+  readonly plaintextBytes: number;
+  /** the block ends with the stream's final package */
+  readonly final: boolean;
+  /** the stream nonce in the block's headers (final flag cleared), when opened */
+  readonly nonce: Buffer | undefined;
 }
 
 export const nativeGcmAddonPath = fileURLToPath(new URL('../native/build/Release/coffer_gcm.node', import.meta.url));
@@ -53,5 +78,7 @@ const loaded = load();
 /** The addon, or undefined when it is not built, fails to load, or COFFER_NATIVE_GCM=off. */
 export const nativeGcm: NativeGcm | undefined = loaded.gcm;
 export const nativeGcmAvailable: boolean = loaded.gcm !== undefined;
+/** The addon's openBlock, when the addon is loaded and has it. */
+export const nativeOpenBlock: NativeGcm['openBlock'] | undefined = typeof loaded.gcm?.openBlock === 'function' ? loaded.gcm.openBlock : undefined;
 /** For logs and reports: which AES-GCM runs DARE and why, e.g. "native (OpenSSL 3.0.19 …)". */
 export const nativeGcmStatus: string = loaded.status;
