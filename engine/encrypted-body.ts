@@ -26,24 +26,16 @@ function poolFor(pool: BlockCipherPool, sizeBytes: number | undefined): BlockCip
 }
 
 /**
- * Whether reads open their 1 MiB blocks on the calling thread, whatever their size. Any hand-off to another
- * thread here (a piscina task, even a libuv pool job) costs the event loop 55–130 µs to wake a sleeping thread
- * and take its answer (the wake-ups of a 2-vCPU VM); native/vaes_gcm.c opens a whole block in ~115 µs. With it
- * (session 18, one server, 16 MiB SSE-S3 GET c=4, 8 rounds alternating with the pool): server CPU 11.7 → 8.75
- * ms per GET, first byte 12.6 → 5.9 ms, 1,649 → 1,702 MiB/s. With OpenSSL (~250 µs per block) the event loop
- * became the bound instead (6 rounds: 1,594 → 1,473 MiB/s), so slower kernels keep the pool.
- * COFFER_OPEN_INLINE=on|off overrides the choice.
+ * Where single-drive reads open their 1 MiB blocks when not in their read job (COFFER_OPEN_IN_READ=off): on the
+ * calling thread where native/vaes_gcm.c runs. Any hand-off to another thread here (a piscina task, even a
+ * libuv pool job) costs the event loop 55–130 µs to wake a sleeping thread and take its answer (the wake-ups
+ * of a 2-vCPU VM), and VAES opens a whole block in ~115 µs (session 18, one server, 16 MiB SSE-S3 GET c=4,
+ * 8 rounds alternating with the pool: server CPU 11.7 → 8.75 ms per GET, first byte 12.6 → 5.9 ms, 1,649 →
+ * 1,702 MiB/s). With OpenSSL (~250 µs per block) the event loop became the bound instead (6 rounds: 1,594 →
+ * 1,473 MiB/s), so slower kernels keep the pool. Erasure-coded reads always use the pool: their event loop
+ * also decodes and verifies shards (4 drives EC:2, 8 rounds: inline 773 vs pool 844 MiB/s).
  */
-export const openInline: boolean = parseOpenInline(process.env.COFFER_OPEN_INLINE);
-
-function parseOpenInline(value: string | undefined): boolean {
-  if (value === undefined || value.trim() === '') return nativeGcm?.implementation === 'vaes-avx512';
-  const setting = value.trim().toLowerCase();
-  if (setting === 'on') return true;
-  if (setting === 'off') return false;
-  // A misconfiguration: crash loudly at startup (as COFFER_POOL_THREADS does).
-  throw new Error(`COFFER_OPEN_INLINE must be on or off, got ${JSON.stringify(value)}`);
-}
+export const openInline: boolean = nativeGcm?.implementation === 'vaes-avx512';
 
 export interface PlaintextTally {
   /** '' when the encryption said no one needs it (DataEncryption.plaintextMd5 false) */
@@ -167,7 +159,7 @@ async function readWhole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 /**
  * Whether encrypted reads of part files open each block in the thread-pool job that reads it (native/dare_open.c)
  * when the addon is there: the event loop then neither opens blocks nor hands them to another thread.
- * COFFER_OPEN_IN_READ=off turns it off (then openInline decides).
+ * COFFER_OPEN_IN_READ=off turns it off (then openInline decides where they are opened).
  */
 export const readsOpenInJob: boolean = process.env.COFFER_OPEN_IN_READ?.trim().toLowerCase() !== 'off';
 
@@ -209,7 +201,8 @@ export type CiphertextInMemory = (partIndex: number) => Buffer | undefined;
 
 /**
  * Plaintext bytes [start, endInclusive] of an encrypted object whose parts have the given plaintext sizes:
- * only the packages covering the range are read and authenticated. `opensInline`: see openInline (tests set it).
+ * only the packages covering the range are read and authenticated. `opensInline`: whether whole blocks read
+ * into memory, when not opened in their read job, are opened on this thread (see openInline; tests set it).
  */
 export async function* decryptRange(
   partPlainSizes: readonly number[],
@@ -282,10 +275,10 @@ export async function* decryptRange(
       if (span.finalIncluded && !finalSeen) throw new DareError('unexpected EOF');
       continue;
     }
-    const spanPool = opensInline ? inlinePool : poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
     // Whole cipher blocks read straight into memory the pool opens from, where the bytes allow it; else chunks
     // the stream gathers into blocks (a copy on the event loop: ~15% of an SSE GET's server CPU).
     const loaned = blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytes);
+    const spanPool = loaned !== undefined && opensInline ? inlinePool : poolFor(pool, span.encryptedEndExclusive - span.encryptedStart);
     const ciphertext = loaned === undefined ? source(span.partIndex, span.encryptedStart, span.encryptedEndExclusive) : { loaned };
     // recycle: GET streams each chunk out (and copies write it) before pulling the next.
     for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded, recycle: true })) {
