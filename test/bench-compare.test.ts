@@ -15,6 +15,8 @@ import zlib from 'node:zlib';
 import { rawRequest } from './helpers/raw.ts';
 import { accessKey, removeDir, repoRoot, secretKey, startServer, type TestServer } from './helpers/server.ts';
 import { counterChanges, kmsCallsIn, parseCounters } from '../bench/compare/server-counters.ts';
+import { formatOverBudget, kmsOverBudget, parseKmsBudget } from '../bench/compare/kms-budget.ts';
+import { UsageError } from '../bench/load/units.ts';
 
 const run = promisify(execFile);
 const chromiumPath = '/usr/bin/chromium';
@@ -183,6 +185,39 @@ describe('coffer bench compare', () => {
     }
   });
 
+  it('--kms-budget lists every step over its KMS calls per request and exits 3; within budget it exits 0', async () => {
+    const budgetOut = await mkdtemp(path.join(tmpdir(), 'coffer-bench-compare-kms-'));
+    const compareArgs = (budget: string) => [
+      '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare',
+      '--case', `plain=${server.endpoint},metrics`, '--case', `sse-s3=${server.endpoint},sse=s3,metrics`, '--bucket', 'compare-kms',
+      '--workload', 'put:4KiB*4,get:4KiB*4/6', '--rounds', '2', '--concurrency', '2', '--kms-budget', budget,
+      '--out', budgetOut, '--no-progress', '--json',
+    ];
+    const options = { cwd: repoRoot, env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 };
+    try {
+      // Every SSE PUT asks for a data key: a budget of none per PUT is exceeded by both rounds of sse-s3's put step.
+      const over = await run(process.execPath, compareArgs('put=0,get=0'), options).then(
+        () => assert.fail('a run over its KMS budget exited 0'),
+        (error: { code?: number; stdout: string; stderr: string }) => error,
+      );
+      assert.equal(over.code, 3, over.stderr);
+      const overReport = JSON.parse(over.stdout) as { errors: number; kmsBudget: Record<string, number>; kmsOverBudget: { round: number; step: string; case: string; kmsCalls: number; requests: number }[] };
+      assert.equal(overReport.errors, 0);
+      assert.deepEqual(overReport.kmsBudget, { put: 0, get: 0 });
+      assert.deepEqual(overReport.kmsOverBudget.map((o) => `${o.round} ${o.step} ${o.case} ${o.kmsCalls}/${o.requests}`).sort(), ['1 put:4KiB sse-s3 4/4', '2 put:4KiB sse-s3 4/4']);
+      assert.match(over.stderr, /KMS budget exceeded:\n {2}round 1 put:4KiB sse-s3: 4 KMS calls for 4 requests \(budget 0 per request\)/);
+      const html = await readFile(path.join(budgetOut, (await readdir(budgetOut)).find((name) => name.endsWith('.html'))!), 'utf8');
+      assert.match(html, /KMS budget \(put=0, get=0 calls per request\)/);
+      await rm(budgetOut, { recursive: true, force: true });
+      const within = await run(process.execPath, compareArgs('put=1,get=0'), options);
+      const withinReport = JSON.parse(within.stdout) as { kmsOverBudget: unknown[] };
+      assert.deepEqual(withinReport.kmsOverBudget, []);
+      assert.match(within.stderr, /KMS budget put=1,get=0: every step within it/);
+    } finally {
+      await rm(budgetOut, { recursive: true, force: true });
+    }
+  });
+
   it('writes a self-contained HTML report with SVG charts', async () => {
     assert.ok(htmlFile !== undefined, 'the compare run wrote an HTML file');
     const html = await readFile(htmlFile, 'utf8');
@@ -281,5 +316,37 @@ describe('server counters around a compare step', () => {
     assert.equal(kmsCallsIn(changes, after), 2);
     assert.equal(kmsCallsIn({}, after), 0, 'a server with a KMS: zero calls is a number');
     assert.equal(kmsCallsIn({}, parseCounters('coffer_s3_requests_total{api="GetObject",status="200"} 1')), undefined, 'no KMS counter: unknown');
+  });
+});
+
+describe('the KMS budget of a compare', () => {
+  it('reads OP=CALLS per operation and refuses anything else', () => {
+    assert.deepEqual(parseKmsBudget('get=0,put=1', ['put', 'get', 'stat']), { get: 0, put: 1 });
+    assert.deepEqual(parseKmsBudget('stat=0.01', ['put', 'get', 'stat']), { stat: 0.01 });
+    for (const bad of ['get', 'get=', 'get=-1', 'list=0', 'get=0,get=1', 'get=1e3', '']) {
+      assert.throws(() => parseKmsBudget(bad, ['put', 'get', 'stat']), UsageError, bad);
+    }
+  });
+
+  it('flags runs whose calls exceed budget × requests, and passes runs without counters or budget', () => {
+    const runs = [
+      { round: 1, step: 'get:4KiB', case: 'sse', kmsCalls: 0, measured: { succeeded: 100 } },
+      { round: 2, step: 'get:4KiB', case: 'sse', kmsCalls: 1, measured: { succeeded: 100 } },
+      { round: 1, step: 'put:4KiB', case: 'sse', kmsCalls: 100, measured: { succeeded: 100 } },
+      { round: 2, step: 'put:4KiB', case: 'sse', kmsCalls: 101, measured: { succeeded: 100 } },
+      { round: 1, step: 'put:4KiB', case: 'plain', measured: { succeeded: 100 } },
+      { round: 1, step: 'stat:4KiB', case: 'sse', kmsCalls: 50, measured: { succeeded: 100 } },
+    ];
+    const over = kmsOverBudget(runs, (step) => step.split(':')[0], { get: 0, put: 1 });
+    assert.deepEqual(over.map((o) => `${o.round} ${o.step}`), ['2 get:4KiB', '2 put:4KiB']);
+    assert.equal(formatOverBudget(over[0]!), 'round 2 get:4KiB sse: 1 KMS calls for 100 requests (budget 0 per request)');
+  });
+
+  it('needs a case with metrics', async () => {
+    const failed = await run(process.execPath, [
+      '--import', 'tsx', path.join(repoRoot, 'bench', 'cli.ts'), 'compare', '--case', 'a=http://127.0.0.1:9', '--kms-budget', 'get=0',
+    ], { cwd: repoRoot, timeout: 60_000 }).then(() => assert.fail('exited 0'), (error: { code?: number; stderr: string }) => error);
+    assert.equal(failed.code, 2);
+    assert.match(failed.stderr, /--kms-budget needs a case with metrics/);
   });
 });

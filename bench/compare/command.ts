@@ -29,6 +29,7 @@ import type { PhaseResult, StopSignal } from '../load/phase.ts';
 import { machineInfo, withInterrupt } from '../load/process.ts';
 import { ProgressLine, stealNote } from '../load/report.ts';
 import { counterChanges, kmsCallsIn, scrapeCounters, type Counters } from './server-counters.ts';
+import { formatOverBudget, kmsOverBudget, parseKmsBudget, type KmsBudget, type KmsOverBudget } from './kms-budget.ts';
 import { ensureBucket, type S3Client } from '../load/s3-client.ts';
 import {
   bucketNamePattern, formatBytesCompact, mebibyte, parseDuration, parseIntegerIn, parseSize, ssePattern, UsageError,
@@ -57,7 +58,7 @@ export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=no
          --case … --workload OP:SIZE[*OBJECTS][@CONCURRENCY][/REQUESTS],… [--rounds 3] [--concurrency 8] [--duration 30s]
          [--cleanup round|end] [--warmup 0] [--settle 0s]
          [--baseline NAME] [--server-pid PID] [--verify md5|length] [--bucket coffer-bench] [--access-key K --secret-key S]
-         [--out DIR] [--name LABEL] [--json] [--no-progress]
+         [--kms-budget OP=CALLS,…] [--out DIR] [--name LABEL] [--json] [--no-progress]
   OP is put, get or stat; OBJECTS defaults to ~512 MiB per step (${stepObjectsMin}..${stepObjectsMax} objects);
   get and stat steps make REQUESTS requests over those objects (default: one per object).
   Cases take turns step by step in every round, the first case rotating each round (A B, B A, …), so no
@@ -67,6 +68,8 @@ export const compareUsage = `usage: coffer bench compare --case NAME=URL[,sse=no
   --warmup N runs N unmeasured rounds first; --settle pauses that long after every step and cleanup.
   metrics: read the server's Prometheus counters (/minio/v2/metrics/cluster, signed) around every measured
   step and report what changed, e.g. the KMS calls a Coffer server made.
+  --kms-budget get=0,put=1: KMS calls allowed per request of each operation, checked on every measured step
+  of the metrics cases; a step over budget is listed and the command exits 3.
 `;
 
 export type CleanupTiming = 'round' | 'end';
@@ -105,6 +108,8 @@ export interface CompareOptions {
   readonly name: string;
   readonly json: boolean;
   readonly progress: boolean;
+  /** --kms-budget: KMS calls allowed per request, by step operation */
+  readonly kmsBudget?: KmsBudget;
 }
 
 export interface StepRun {
@@ -191,6 +196,9 @@ export interface CompareReport {
   readonly ratios: readonly Ratio[];
   readonly errors: number;
   readonly interrupted: boolean;
+  /** with --kms-budget: the budget, and every measured run that exceeded it */
+  readonly kmsBudget?: KmsBudget;
+  readonly kmsOverBudget?: readonly KmsOverBudget[];
 }
 
 // ------------------------------------------------------------------------------------------- parsing
@@ -278,6 +286,7 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
         name: { type: 'string' },
         json: { type: 'boolean', default: false },
         'no-progress': { type: 'boolean', default: false },
+        'kms-budget': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -305,6 +314,8 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
   const durationMs = parseDuration(values.duration, '--duration');
   if (durationMs < 1 || durationMs > 24 * 3_600_000) throw new UsageError('--duration must be between 1ms and 24h');
   const concurrency = parseIntegerIn(values.concurrency, 'concurrency', 1, 1024);
+  const kmsBudget = values['kms-budget'] === undefined ? undefined : parseKmsBudget(values['kms-budget'], stepOps);
+  if (kmsBudget !== undefined && !cases.some((c) => c.metrics === true)) throw new UsageError('--kms-budget needs a case with metrics (its counters are where the KMS calls come from)');
   return {
     cases,
     steps: parseWorkload(values.workload, concurrency),
@@ -319,6 +330,7 @@ export function parseCompare(args: readonly string[]): CompareOptions | 'help' {
     name: values.name ?? cases.map((c) => c.name).join('-vs-'),
     json: values.json,
     progress: !values['no-progress'],
+    ...(kmsBudget === undefined ? {} : { kmsBudget }),
   };
 }
 
@@ -564,6 +576,10 @@ export async function runCompare(options: CompareOptions, stop: StopSignal, prog
     ratios,
     errors,
     interrupted: stop.stopped,
+    ...(options.kmsBudget === undefined ? {} : {
+      kmsBudget: options.kmsBudget,
+      kmsOverBudget: kmsOverBudget(runs, (label) => options.steps.find((s) => s.label === label)?.op, options.kmsBudget),
+    }),
   };
 }
 
@@ -632,7 +648,13 @@ export async function runCompareCommand(args: readonly string[]): Promise<number
     const { jsonFile, htmlFile } = await writeCompareFiles(report, options.outDir);
     human(`wrote ${jsonFile}\nwrote ${htmlFile}`);
     if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (report.kmsOverBudget !== undefined) {
+      human(report.kmsOverBudget.length === 0
+        ? `KMS budget ${Object.entries(report.kmsBudget!).map(([op, calls]) => `${op}=${calls}`).join(',')}: every step within it`
+        : `KMS budget exceeded:\n${report.kmsOverBudget.map((over) => `  ${formatOverBudget(over)}`).join('\n')}`);
+    }
     if (report.errors > 0) return 1;
-    return stop.stopped ? 130 : 0;
+    if (stop.stopped) return 130;
+    return report.kmsOverBudget !== undefined && report.kmsOverBudget.length > 0 ? 3 : 0;
   });
 }

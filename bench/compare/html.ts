@@ -1,6 +1,7 @@
 // The compare report as one self-contained HTML file: tables and inline SVG charts, no scripts, no network
 // fetches (so it opens anywhere and renders headless in the test).
 
+import { formatOverBudget } from './kms-budget.ts';
 import type { PhaseResult } from '../load/phase.ts';
 import { histogramBoundsMs } from '../load/phase.ts';
 import { mebibyte } from '../load/units.ts';
@@ -158,6 +159,12 @@ export function renderCompareHtml(report: CompareReport): string {
   ));
   const errorSamples = report.runs.flatMap((run) => run.measured.errorSamples.map((sample) => `${run.case} ${run.step} round ${run.round}: ${sample}`));
   if (errorSamples.length > 0) sections.push(`<h2>Errors</h2><ul>${errorSamples.map((e) => `<li>${escapeHtml(e)}</li>`).join('')}</ul>`);
+  if (report.kmsOverBudget !== undefined) {
+    const budget = Object.entries(report.kmsBudget ?? {}).map(([op, calls]) => `${op}=${calls}`).join(', ');
+    sections.push(`<h2>KMS budget (${escapeHtml(budget)} calls per request)</h2>` + (report.kmsOverBudget.length === 0
+      ? '<p>Every measured step stayed within it.</p>'
+      : `<ul>${report.kmsOverBudget.map((over) => `<li><b>${escapeHtml(formatOverBudget(over))}</b></li>`).join('')}</ul>`));
+  }
 
   const casesTable = table(['case', 'endpoint', 'SSE', 'bucket', 'server pid (CPU measured)'],
     report.cases.map((c) => [`<span class="swatch" style="background:${colorOf.get(c.name)}"></span>${escapeHtml(c.name)}`, escapeHtml(c.endpoint), escapeHtml(c.sse), escapeHtml(c.bucket), c.serverPid === undefined ? '–' : String(c.serverPid)]));
