@@ -1,20 +1,21 @@
-// Large sequential reads of a part file with O_DIRECT, one read ahead: the read side of
+// Large sequential reads of part files with O_DIRECT and our own read-ahead: the read side of
 // engine/file-writer.ts. Data written with O_DIRECT is not in the page cache, and reading it through the
 // cache costs what writing through it did (fresh page-cache pages, then a copy); MinIO reads large objects
-// with O_DIRECT too. The page cache's readahead is replaced by our own: while the consumer handles one
-// 1 MiB chunk, the next is already being read into the second buffer.
+// with O_DIRECT too. `readBlocks` reads a range as whole blocks, each into a buffer of its own lent to the
+// consumer, with up to readAheadBlocks reads ahead of it; encrypted reads can have each block opened by the
+// job that read it (BlockOpener). `readDirectInto` fills one window (erasure shards).
 //
 // O_DIRECT wants the file offset and length aligned to the logical block size and the memory to the DMA
 // alignment: reads start at the 4 KiB boundary at or below the requested position, into page-aligned pool
 // buffers (engine/aligned-buffers.ts), and the caller sees only the requested bytes. The direct descriptor
 // is a second open of the *same* inode through /proc/self/fd, so a read racing an overwrite still reads
-// the version whose handle it holds. Anything unusual — no aligned buffers left, a filesystem that refuses
-// O_DIRECT (EINVAL) — falls back to `buffered`, and a refusal is remembered for the process.
+// the version whose handle it holds. Small ranges, setDirectIo(false) and a filesystem that refuses
+// O_DIRECT (EINVAL, remembered for the process) read through the page cache into the same buffers.
 
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import fs from 'node:fs/promises';
-import { alignedBlockBuffers, alignedBufferBytes, alignedBuffers } from './aligned-buffers.ts';
+import { alignedBlockBuffers, alignedBuffers } from './aligned-buffers.ts';
 import { isErrnoCode } from './drive.ts';
 import { directIoEnabled, reportDirectIoRefused } from './file-writer.ts';
 
@@ -22,15 +23,6 @@ import { directIoEnabled, reportDirectIoRefused } from './file-writer.ts';
 const directAlignBytes = 4096;
 /** Smaller reads go through the page cache, where repeated small reads stay cheap. */
 export const directReadMinBytes = 1024 * 1024;
-/**
- * Buffers per direct read stream: one held by the consumer, two read ahead. With one read ahead the disk
- * idled whenever the consumer's turn (an SSE GET copies and hands each block to the pool, then waits for its
- * socket) outlasted a read; measured (16 MiB GETs, coffer bench compare, 4 rounds) 2 → 3 buffers: plain c=1
- * 1211 → 1470 MiB/s, SSE-S3 c=1 854 → 918, plain c=4 1290 → 1982, SSE-S3 c=4 1187 → 1362. Four was worse
- * at c=4 (12 reads queued on the disk).
- */
-export const readAheadBuffers = 3;
-
 let directReadsRefused = false;
 
 function refuseDirectReads(): void {
@@ -68,94 +60,6 @@ async function readAligned(direct: FileHandle, buffer: Buffer, position: number,
 
 function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
-}
-
-/**
- * Bytes [position, stopPosition) of the file behind `handle`, in chunks of at most 1 MiB that are valid
- * until the next pull. `shortFile` builds the error for a file that ends early; `buffered` serves the
- * range when direct reads are not possible.
- */
-export async function* readDirect(
-  handle: FileHandle,
-  position: number,
-  stopPosition: number,
-  shortFile: () => Error,
-  buffered: (position: number, stopPosition: number) => AsyncIterable<Buffer>,
-): AsyncGenerator<Buffer> {
-  if (!directIoEnabled() || directReadsRefused || stopPosition - position < directReadMinBytes) {
-    yield* buffered(position, stopPosition);
-    return;
-  }
-  // A ring of buffers: up to readAheadBuffers - 1 reads in flight while the consumer holds the last chunk.
-  const wantBuffers = Math.min(readAheadBuffers, Math.ceil((stopPosition - Math.floor(position / directAlignBytes) * directAlignBytes) / alignedBufferBytes) + 1);
-  const buffers: Buffer[] = [];
-  for (let i = 0; i < Math.max(2, wantBuffers); i++) {
-    const buffer = alignedBuffers.acquire();
-    if (buffer === undefined) break;
-    buffers.push(buffer);
-  }
-  const releaseAll = (): void => {
-    for (const buffer of buffers) alignedBuffers.release(buffer);
-  };
-  if (buffers.length < 2) {
-    releaseAll();
-    yield* buffered(position, stopPosition);
-    return;
-  }
-  let direct: FileHandle | undefined;
-  try {
-    direct = await openDirect(handle);
-  } finally {
-    if (direct === undefined) releaseAll();
-  }
-  if (direct === undefined) {
-    yield* buffered(position, stopPosition);
-    return;
-  }
-  /** Fill `buffer` from `offset` up to what [offset, stopPosition) needs; the byte count (short at EOF). */
-  const readInto = (buffer: Buffer, offset: number): Promise<number> =>
-    readAligned(direct, buffer, offset, Math.min(buffer.length, roundUp(stopPosition - offset, directAlignBytes)));
-  /** Reads in flight, in file order: [buffer index, its offset, the read]. */
-  const pending: Array<{ readonly index: number; readonly offset: number; readonly reading: Promise<number> }> = [];
-  let nextReadOffset = Math.floor(position / directAlignBytes) * directAlignBytes;
-  let nextIndex = 0;
-  /** Start reads into every buffer but the one the consumer holds (`held`), up to the end of the range. */
-  const refill = (held: number | undefined): void => {
-    while (nextReadOffset < stopPosition && pending.length < buffers.length - 1 && nextIndex !== held) {
-      const reading = readInto(buffers[nextIndex]!, nextReadOffset);
-      reading.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      pending.push({ index: nextIndex, offset: nextReadOffset, reading });
-      nextReadOffset += alignedBufferBytes;
-      nextIndex = (nextIndex + 1) % buffers.length;
-    }
-  };
-  refill(undefined);
-  try {
-    while (pending.length > 0) {
-      const { index, offset, reading } = pending.shift()!;
-      let gotBytes: number;
-      try {
-        gotBytes = await reading;
-      } catch (error) {
-        if (!isErrnoCode(error, 'EINVAL')) throw error;
-        // The device wants a stricter alignment than we assumed: the page cache serves this and later reads.
-        refuseDirectReads();
-        yield* buffered(Math.max(position, offset), stopPosition);
-        return;
-      }
-      const nextOffset = offset + alignedBufferBytes;
-      const neededEnd = Math.min(stopPosition, nextOffset);
-      if (offset + gotBytes < neededEnd) throw shortFile();
-      // Keep the disk busy while this chunk is out: every other free buffer gets its read first.
-      refill(index);
-      yield buffers[index]!.subarray(Math.max(position, offset) - offset, neededEnd - offset);
-    }
-  } finally {
-    // No buffer goes back to the pool while the kernel may still be writing into it.
-    await Promise.allSettled(pending.map((entry) => entry.reading));
-    await direct.close().catch(() => undefined);
-    releaseAll();
-  }
 }
 
 /**
@@ -233,9 +137,11 @@ export interface BlockOpener {
 
 /**
  * Blocks readBlocks keeps in flight ahead of the consumer, once started: the first read goes out alone (the time to
- * first byte is one read), then one more with each block handed over, up to this many. An encrypted GET's blocks
- * wait for the disk and then for a pool thread to open them; two reads ahead left the disk idle in between, and five
- * keep it busier than four (16 MiB SSE GET c=4 +5–6%, docs/decisions.md) for ~3 ms more time to first byte at c=4.
+ * first byte is one read), then one more with each block handed over, up to this many. Measured on encrypted GETs,
+ * whose blocks waited for the disk and then for a pool thread: two reads ahead left the disk idle in between, and
+ * five kept it busier than four (16 MiB SSE GET c=4 +5–6%, docs/decisions.md) for ~3 ms more time to first byte
+ * at c=4. Plain GETs read this way since session 18 (before: a ring of three buffers, two reads ahead): 16 MiB c=1
+ * 1.106× paired [1.019–1.215], 12 MiB c=4 1.056×, 10 rounds on one server.
  */
 export const readAheadBlocks = 5;
 /** Buffers one readBlocks stream may hold, read ahead and lent together. */

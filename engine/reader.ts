@@ -11,8 +11,8 @@ import type { ObjectVersion } from './meta.ts';
 import { dataDirName } from './paths.ts';
 import { isErrnoCode } from './drive.ts';
 import { decryptRange } from './encrypted-body.ts';
-import { blockLoansMax, readBlocks, readDirect, type BlockOpener, type LoanedBlock } from './file-reader.ts';
-import { localBlockBuffers, type BlockCipherPool } from '../workers/pool.ts';
+import { blockLoansMax, readBlocks, type BlockOpener, type LoanedBlock } from './file-reader.ts';
+import type { BlockCipherPool } from '../workers/pool.ts';
 import { StorageError } from './types.ts';
 import type { ObjectInfo, ObjectReader } from './types.ts';
 
@@ -162,33 +162,18 @@ export class DriveStoredBytes implements StoredBytes {
   }
 
   /**
-   * Bytes [position, stopPosition) of a part file, in chunks of at most readChunkSizeBytes, read into one
-   * reused buffer: a chunk is valid until the next pull (ObjectReader.read's contract), which keeps a GET
-   * from allocating a new MiB of external memory per MiB served.
+   * Bytes [position, stopPosition) of a part file, in chunks of at most readChunkSizeBytes that stay valid until
+   * the next pull (ObjectReader.read's contract): readBlocks's loans, each given back when the next is pulled.
+   * Large ranges bypass the page cache, and the read-ahead ramps up to readAheadBlocks (engine/file-reader.ts).
    */
   async *#readFile(partNumber: number, position: number, stopPosition: number): AsyncGenerator<Buffer> {
     const handle = await this.openPart(partNumber);
-    const shortFile = () => this.#shortFile(partNumber);
-    // Large ranges bypass the page cache (engine/file-reader.ts); small ones, or where O_DIRECT is refused, do not.
-    yield* readDirect(handle, position, stopPosition, shortFile, (from, to) => this.#readBuffered(handle, from, to, shortFile));
-  }
-
-  async *#readBuffered(handle: FileHandle, position: number, stopPosition: number, shortFile: () => Error): AsyncGenerator<Buffer> {
-    const scratch = stopPosition - position >= readChunkSizeBytes ? localBlockBuffers.take(readChunkSizeBytes) : Buffer.allocUnsafe(stopPosition - position);
-    try {
-      while (position < stopPosition) {
-        const chunk = scratch.subarray(0, Math.min(readChunkSizeBytes, stopPosition - position));
-        let fillBytes = 0;
-        while (fillBytes < chunk.length) {
-          const { bytesRead } = await handle.read(chunk, fillBytes, chunk.length - fillBytes, position + fillBytes);
-          if (bytesRead === 0) throw shortFile();
-          fillBytes += bytesRead;
-        }
-        position += fillBytes;
-        yield chunk;
+    for await (const block of readBlocks(handle, position, stopPosition, readChunkSizeBytes, () => this.#shortFile(partNumber))) {
+      try {
+        yield block.bytes;
+      } finally {
+        block.release();
       }
-    } finally {
-      if (scratch.length === readChunkSizeBytes) localBlockBuffers.give(scratch);
     }
   }
 
