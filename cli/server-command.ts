@@ -8,7 +8,7 @@ import { S3Server } from '../api/server.ts';
 import type { SseSettings } from '../api/sse.ts';
 import { openEngine } from '../engine/open.ts';
 import { onDirectIoRefused, setDirectIo } from '../engine/file-writer.ts';
-import { nativeGcmStatus, nativeOpenBlock } from '../workers/native-gcm.ts';
+import { nativeGcmStatus } from '../workers/native-gcm.ts';
 import { openInline, readsOpenInJob } from '../engine/encrypted-body.ts';
 import { nativeFsStatus } from '../engine/native-fs.ts';
 import { nativeHashStatus } from '../engine/crypto/sha256.ts';
@@ -122,7 +122,7 @@ export async function runServerCommand(args: readonly string[]): Promise<number>
     `RootUser: ${settings.accessKey}`,
     `RootPass: ${settings.usingDefaultCredentials ? settings.secretKey : '(as set in the environment)'}`,
     `KMS: ${(await kms.status()).name}, default key '${kms.defaultKeyName}'${sse.autoEncryption ? ', auto-encryption on' : ''}${sse.bucketKeys ? ', bucket keys on' : ''}`,
-    `Crypto: AES-256-GCM ${nativeGcmStatus}, ${cipherPool.threads} pool thread${cipherPool.threads === 1 ? '' : 's'}; encrypted single-drive reads open ${readsOpenInJob && nativeOpenBlock !== undefined ? 'in their read jobs' : openInline || cipherPool.threads === 0 ? 'inline' : 'on the pool'}; SHA-256 ${nativeHashStatus}; ETag MD5 ${md5Kernel.status}; metadata I/O ${nativeFsStatus}`,
+    `Crypto: AES-256-GCM ${nativeGcmStatus}, ${cipherPool.threads} pool thread${cipherPool.threads === 1 ? '' : 's'}; encrypted single-drive reads open ${readsOpenInJob ? 'in their read jobs' : openInline || cipherPool.threads === 0 ? 'inline' : 'on the pool'}; SHA-256 ${nativeHashStatus}; ETag MD5 ${md5Kernel.status}; metadata I/O ${nativeFsStatus}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (settings.usingDefaultCredentials) {

@@ -157,11 +157,11 @@ async function readWhole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 /**
- * Whether encrypted reads of part files open each block in the thread-pool job that reads it (native/dare_open.c)
- * when the addon is there: the event loop then neither opens blocks nor hands them to another thread.
+ * Whether encrypted reads of part files open each block in the thread-pool job that reads it (native/dare_open.c):
+ * the event loop then neither opens blocks nor hands them to another thread. Needs the addon;
  * COFFER_OPEN_IN_READ=off turns it off (then openInline decides where they are opened).
  */
-export const readsOpenInJob: boolean = process.env.COFFER_OPEN_IN_READ?.trim().toLowerCase() !== 'off';
+export const readsOpenInJob: boolean = nativeOpenBlock !== undefined && process.env.COFFER_OPEN_IN_READ?.trim().toLowerCase() !== 'off';
 
 /**
  * The BlockOpener of one part's DARE stream from `firstSequence` on: blocks of `cipherBlockBytes` (whole
@@ -170,7 +170,6 @@ export const readsOpenInJob: boolean = process.env.COFFER_OPEN_IN_READ?.trim().t
 export function dareBlockOpener(key: Buffer, firstSequence: number, cipherBlockBytes: number): BlockOpener {
   const packagesPerBlock = cipherBlockBytes / darePackageBytesMax;
   if (!Number.isInteger(packagesPerBlock)) throw new Error(`dareBlockOpener: ${cipherBlockBytes} bytes is not whole packages`);
-  const outputs = localBlockBuffers;
   const outputBytes = packagesPerBlock * darePayloadBytesMax;
   return {
     async readAndOpen(fd, position, readBytes, buffer, blockOffset, blockBytes, blockIndex, out) {
@@ -184,8 +183,8 @@ export function dareBlockOpener(key: Buffer, firstSequence: number, cipherBlockB
       if (result.error !== undefined) throw new DareError(result.error as DareErrorReason);
       return { gotBytes: result.gotBytes, opened: { outBytes: result.plaintextBytes, final: result.final, nonce: result.nonce! } };
     },
-    takeOutput: () => outputs.take(outputBytes),
-    giveOutput: (buffer) => outputs.give(buffer),
+    takeOutput: () => localBlockBuffers.take(outputBytes),
+    giveOutput: (buffer) => localBlockBuffers.give(buffer),
   };
 }
 
@@ -220,6 +219,18 @@ export async function* decryptRange(
     const key = keyForPart(partNumbers[span.partIndex]!);
     let skipBytes = span.skipBytes;
     let takeBytes = span.takeBytes;
+    /** The part of a plaintext chunk the range wants (counting it off skipBytes and takeBytes). */
+    const wanted = (chunk: Buffer): Buffer => {
+      let piece = chunk;
+      if (skipBytes > 0) {
+        const dropped = Math.min(skipBytes, piece.length);
+        piece = piece.subarray(dropped);
+        skipBytes -= dropped;
+      }
+      if (piece.length > takeBytes) piece = piece.subarray(0, takeBytes);
+      takeBytes -= piece.length;
+      return piece;
+    };
     if (span.encryptedEndExclusive - span.encryptedStart <= darePackageBytesMax) {
       // One package (every small object): open it here, without the block pipeline and its generators, and
       // straight from inline data (openPackages only reads its input) without a copy.
@@ -242,7 +253,7 @@ export async function* decryptRange(
     }
     const cipherBlockBytes = cipherBlockBytesFor(defaultBlockBytes);
     // Single-drive part files: each block is opened by the thread-pool job that reads it.
-    const openedBlocks = nativeOpenBlock === undefined || readsOpenInJob === false
+    const openedBlocks = !readsOpenInJob
       ? undefined
       : blockSource?.(span.partIndex, span.encryptedStart, span.encryptedEndExclusive, cipherBlockBytes, dareBlockOpener(key, span.firstSequence, cipherBlockBytes));
     if (openedBlocks !== undefined) {
@@ -256,14 +267,7 @@ export async function* decryptRange(
           if (streamNonce === undefined) streamNonce = facts.nonce;
           else if (!facts.nonce.equals(streamNonce)) throw new DareError('header nonce mismatch');
           finalSeen = facts.final;
-          let piece = block.bytes;
-          if (skipBytes > 0) {
-            const dropped = Math.min(skipBytes, piece.length);
-            piece = piece.subarray(dropped);
-            skipBytes -= dropped;
-          }
-          if (piece.length > takeBytes) piece = piece.subarray(0, takeBytes);
-          takeBytes -= piece.length;
+          const piece = wanted(block.bytes);
           // The consumer is done with a chunk when it pulls the next: the block goes back then (finally).
           if (piece.length > 0) yield piece;
         } finally {
@@ -283,14 +287,7 @@ export async function* decryptRange(
     // recycle: GET streams each chunk out (and copies write it) before pulling the next.
     for await (const plain of decryptStreamPooled(ciphertext, key, span.firstSequence, spanPool, { expectFinal: span.finalIncluded, recycle: true })) {
       if (takeBytes === 0) break;
-      let piece = plain;
-      if (skipBytes > 0) {
-        const dropped = Math.min(skipBytes, piece.length);
-        piece = piece.subarray(dropped);
-        skipBytes -= dropped;
-      }
-      if (piece.length > takeBytes) piece = piece.subarray(0, takeBytes);
-      takeBytes -= piece.length;
+      const piece = wanted(plain);
       if (piece.length > 0) yield piece;
     }
     if (takeBytes !== 0) {

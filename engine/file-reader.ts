@@ -135,6 +135,12 @@ export interface BlockOpener {
   giveOutput(buffer: Buffer): void;
 }
 
+/** One block read by readBlocks: where it starts in its buffer, and with an opener what the opener said. */
+interface BlockRead {
+  readonly offset: number;
+  readonly opened?: OpenedBlockFacts & { readonly outBytes: number };
+}
+
 /**
  * Blocks readBlocks keeps in flight ahead of the consumer, once started: the first read goes out alone (the time to
  * first byte is one read), then one more with each block handed over, up to this many. Measured on encrypted GETs,
@@ -178,64 +184,55 @@ export async function* readBlocks(
   const take = (): Buffer => pool.acquire() ?? Buffer.from(new SharedArrayBuffer(pool.bufferBytes));
   const give = (buffer: Buffer): void => pool.release(buffer);
 
-  /** Read [start, end) into `buffer`; resolves with the offset of `start` in it. */
-  const readBuffered = async (buffer: Buffer, start: number, end: number): Promise<number> => {
+  /** Read [start, end) into `buffer` from its start, through the page cache. */
+  const readBuffered = async (buffer: Buffer, start: number, end: number): Promise<void> => {
     let gotBytes = 0;
     while (gotBytes < end - start) {
       const { bytesRead } = await handle.read(buffer, gotBytes, end - start - gotBytes, start + gotBytes);
       if (bytesRead === 0) throw shortFile();
       gotBytes += bytesRead;
     }
-    return 0;
   };
-  const readBlock = async (buffer: Buffer, start: number, end: number): Promise<number> => {
-    if (direct === undefined || !useDirect || !pool.owns(buffer)) return readBuffered(buffer, start, end);
-    const alignedStart = Math.floor(start / directAlignBytes) * directAlignBytes;
-    let gotBytes: number;
-    try {
-      gotBytes = await readAligned(direct, buffer, alignedStart, roundUp(end - alignedStart, directAlignBytes));
-    } catch (error) {
-      if (!isErrnoCode(error, 'EINVAL')) throw error;
-      // The device wants a stricter alignment than we assumed: this block and the rest through the page cache.
-      refuseDirectReads();
-      useDirect = false;
-      return readBuffered(buffer, start, end);
-    }
-    if (alignedStart + gotBytes < end) throw shortFile();
-    return start - alignedStart;
-  };
-  /** readBlock and open the block into `out` (with `opener`); resolves with what the opener said. */
-  const readAndOpenBlock = async (buffer: Buffer, start: number, end: number, blockIndex: number, out: Buffer): Promise<OpenedBlockFacts & { readonly outBytes: number }> => {
+  /**
+   * Read [start, end) into `buffer`, and with an opener open it into `output` in the same job. Resolves with the
+   * offset of `start` in `buffer`, and what the opener said.
+   */
+  const readBlock = async (buffer: Buffer, start: number, end: number, blockIndex: number, output: Buffer | undefined): Promise<BlockRead> => {
     const lengthBytes = end - start;
     if (direct !== undefined && useDirect && pool.owns(buffer)) {
       const alignedStart = Math.floor(start / directAlignBytes) * directAlignBytes;
+      const readBytes = roundUp(end - alignedStart, directAlignBytes);
       try {
-        const result = await opener!.readAndOpen(direct.fd, alignedStart, roundUp(end - alignedStart, directAlignBytes), buffer, start - alignedStart, lengthBytes, blockIndex, out);
+        if (opener === undefined) {
+          const gotBytes = await readAligned(direct, buffer, alignedStart, readBytes);
+          if (alignedStart + gotBytes < end) throw shortFile();
+          return { offset: start - alignedStart };
+        }
+        const result = await opener.readAndOpen(direct.fd, alignedStart, readBytes, buffer, start - alignedStart, lengthBytes, blockIndex, output!);
         if (result.opened === undefined) throw shortFile();
-        return result.opened;
+        return { offset: 0, opened: result.opened };
       } catch (error) {
         if (!isErrnoCode(error, 'EINVAL')) throw error;
-        refuseDirectReads(); // as in readBlock
+        // The device wants a stricter alignment than we assumed: this block and the rest through the page cache.
+        refuseDirectReads();
         useDirect = false;
       }
     }
     await readBuffered(buffer, start, end);
-    const result = await opener!.readAndOpen(-1, 0, 0, buffer, 0, lengthBytes, blockIndex, out);
+    if (opener === undefined) return { offset: 0 };
+    const result = await opener.readAndOpen(-1, 0, 0, buffer, 0, lengthBytes, blockIndex, output!);
     if (result.opened === undefined) throw shortFile();
-    return result.opened;
+    return { offset: 0, opened: result.opened };
   };
 
   interface Reading {
     readonly buffer: Buffer;
     readonly lengthBytes: number;
-    /** the offset of the block in `buffer`; with an opener, 0 (the block is `output`) */
-    readonly reading: Promise<number>;
-    /** with an opener: where the block is opened to, and what the opener said */
-    readonly output?: Buffer;
-    opened?: OpenedBlockFacts & { readonly outBytes: number };
+    /** with an opener: where the block is opened to */
+    readonly output: Buffer | undefined;
+    readonly reading: Promise<BlockRead>;
   }
   const inFlight: Reading[] = [];
-  let blocksStarted = 0;
   let nextStart = position;
   let lent = 0;
   let wakeOnRelease: (() => void) | undefined;
@@ -245,20 +242,10 @@ export async function* readBlocks(
     while (inFlight.length < depth && nextStart < stopPosition && lent + inFlight.length < loansMax) {
       const end = Math.min(stopPosition, nextStart + blockBytes);
       const buffer = take();
-      let entry: Reading;
-      if (opener === undefined) {
-        entry = { buffer, lengthBytes: end - nextStart, reading: readBlock(buffer, nextStart, end) };
-      } else {
-        const output = opener.takeOutput();
-        const reading = readAndOpenBlock(buffer, nextStart, end, blocksStarted, output).then((opened) => {
-          entry.opened = opened;
-          return 0;
-        });
-        entry = { buffer, lengthBytes: end - nextStart, reading, output };
-      }
-      entry.reading.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      inFlight.push(entry);
-      blocksStarted++;
+      const output = opener?.takeOutput();
+      const reading = readBlock(buffer, nextStart, end, (nextStart - position) / blockBytes, output);
+      reading.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
+      inFlight.push({ buffer, lengthBytes: end - nextStart, output, reading });
       nextStart = end;
     }
   };
@@ -271,9 +258,9 @@ export async function* readBlocks(
         await new Promise<void>((resolve) => { wakeOnRelease = resolve; }); // every buffer is lent out
         continue;
       }
-      let offset: number;
+      let read: BlockRead;
       try {
-        offset = await head.reading;
+        read = await head.reading;
       } catch (error) {
         give(head.buffer);
         if (head.output !== undefined) opener!.giveOutput(head.output);
@@ -282,7 +269,7 @@ export async function* readBlocks(
       lent++;
       handedOver++;
       let released = false;
-      const opened = head.opened;
+      const { offset, opened } = read;
       // With an opener the read buffer is done with; the loan is the opened block.
       if (opened !== undefined) give(head.buffer);
       const block: LoanedBlock = {
