@@ -237,9 +237,13 @@ export async function createEnvelope(request: SseRequest, bucket: string, object
     const clientContext = request.type === 'SSE-KMS' ? request.context : {};
     let dataKey;
     try {
-      dataKey = settings.bucketKeys
-        ? await settings.bucketKeys.dataKey(keyId, bucket, clientContext)
-        : await kms.generateKey(keyId, kmsContext(bucket, object, clientContext));
+      if (settings.bucketKeys) {
+        dataKey = await settings.bucketKeys.dataKey(keyId, bucket, clientContext);
+      } else {
+        const context = kmsContext(bucket, object, clientContext);
+        // An in-process KMS answers at once: no promise, no later turn of the event loop for this PUT.
+        dataKey = kms.generateKeySync?.(keyId, context) ?? (await kms.generateKey(keyId, context));
+      }
     } catch (error) {
       kmsFailure(error, keyId);
     }

@@ -215,6 +215,31 @@ describe('CachingKms', () => {
     assert.equal(cache.stats().entries, 1);
   });
 
+  test('generateKeySync: only over an in-process KMS; counted, cached like generateKey, and its keys open in the KMS', async () => {
+    assert.equal(new CachingKms(new CountingKms()).generateKeySync, undefined); // the fake has no sync path: callers await
+    const inner = BuiltinKms.fromSecretKey(`${keyName}:${randomBytes(32).toString('base64')}`);
+    const context = objectContext('bucket', 'new-object');
+    for (const cacheGeneratedKeys of [true, false]) {
+      const cache = new CachingKms(inner, { cacheGeneratedKeys });
+      const dataKey = cache.generateKeySync!(keyName, context);
+      assert.equal(dataKey.plaintext.length, 32);
+      assert.equal(cache.stats().kmsCalls.generate, 1);
+      assert.equal(cache.stats().entries, cacheGeneratedKeys ? 1 : 0);
+      assert.deepEqual(await inner.decrypt(keyName, dataKey.ciphertext, context), dataKey.plaintext);
+      assert.deepEqual(await cache.decrypt(keyName, dataKey.ciphertext, context), dataKey.plaintext);
+      assert.equal(cache.stats().kmsCalls.decrypt, cacheGeneratedKeys ? 0 : 1);
+      assert.notDeepEqual(cache.generateKeySync!(keyName, context).plaintext, dataKey.plaintext);
+      // errors are thrown as generateKey rejects them
+      assert.throws(() => cache.generateKeySync!('no-such-key', context), (error: unknown) => error instanceof KmsError && error.kind === 'KeyNotFound');
+      assert.throws(() => cache.generateKeySync!(keyName, Buffer.alloc(0)), (error: unknown) => error instanceof KmsError && error.kind === 'InvalidArgument');
+      await assert.rejects(cache.generateKey('no-such-key', context), (error: unknown) => error instanceof KmsError && error.kind === 'KeyNotFound');
+      cache.clear();
+    }
+    const closed = new CachingKms(BuiltinKms.fromSecretKey(`${keyName}:${randomBytes(32).toString('base64')}`));
+    await closed.close();
+    assert.throws(() => closed.generateKeySync!(keyName, context), (error: unknown) => error instanceof KmsError && error.kind === 'Unavailable');
+  });
+
   test('entries expire after ttlMs (fake clock)', async () => {
     const fake = new CountingKms();
     const clock = fakeClock();

@@ -331,13 +331,17 @@ export class BuiltinKms implements Kms {
   }
 
   async generateKey(keyName: string, context: Buffer): Promise<DataKey> {
+    return this.generateKeySync(keyName, context);
+  }
+
+  readonly generateKeySync = (keyName: string, context: Buffer): DataKey => {
     const masterKey = this.#key();
     this.#checkKeyName(keyName);
     validateContext(context);
     const plaintext = secureRandomBytes(dataKeySizeBytes);
     const ciphertext = sealSecretKeyCiphertext(masterKey, 'AES256', plaintext, context);
     return { plaintext, ciphertext };
-  }
+  };
 
   async decrypt(keyName: string, ciphertext: Buffer, context: Buffer): Promise<Buffer> {
     const masterKey = this.#key();

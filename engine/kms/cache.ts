@@ -179,7 +179,26 @@ export class CachingKms implements Kms {
     this.#maxQueuedCalls = option('maxQueuedCalls', options.maxQueuedCalls, 1);
     this.#now = options.now ?? Date.now;
     this.#cacheGeneratedKeys = options.cacheGeneratedKeys ?? true;
+    const innerSync = inner.generateKeySync;
+    if (innerSync !== undefined) {
+      // An in-process KMS has no round trip to bound, so there is no slot to wait for: the call is made at once,
+      // counted and (when generated keys are cached) cached as generateKey does.
+      this.generateKeySync = (keyName, context) => {
+        this.#assertOpen();
+        this.#stats.kmsCalls.generate++;
+        this.#stats.batches++;
+        this.#stats.batchSizeMax = Math.max(this.#stats.batchSizeMax, 1);
+        const dataKey = innerSync(keyName, context);
+        if (this.#cacheGeneratedKeys && Buffer.isBuffer(context) && Buffer.isBuffer(dataKey.ciphertext)) {
+          this.#insert(entryId(keyName, dataKey.ciphertext, context), dataKey.plaintext);
+        }
+        return dataKey;
+      };
+    }
   }
+
+  /** Present when the inner KMS has it (an in-process KMS): see Kms.generateKeySync. */
+  readonly generateKeySync?: (keyName: string, context: Buffer) => DataKey;
 
   get defaultKeyName(): string {
     return this.#inner.defaultKeyName;

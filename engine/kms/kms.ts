@@ -65,6 +65,12 @@ export interface Kms {
    * canonical context JSON (§7.3): at least the two bytes `{}` — an absent context and `{}` differ.
    */
   generateKey(keyName: string, context: Buffer): Promise<DataKey>;
+  /**
+   * generateKey answered without a promise, offered only by a KMS that runs in this process (the built-in
+   * one): same result, same errors (thrown). Every await on a new object's key cost a small SSE PUT's event
+   * loop microtasks and a later turn; a KMS behind a network has no such method and callers fall back.
+   */
+  readonly generateKeySync?: (keyName: string, context: Buffer) => DataKey;
   /** Unseal a `DataKey.ciphertext`; the same `keyName` and byte-identical `context` are required. */
   decrypt(keyName: string, ciphertext: Buffer, context: Buffer): Promise<Buffer>;
   createKey(keyName: string): Promise<void>;
