@@ -8,11 +8,10 @@ import { canonicalContextJson } from '../engine/crypto/context.ts';
 import {
   KeyUnsealError,
   cleanObjectPath,
-  generateObjectKey,
+  generateSealedObjectKey,
   multipartPartNonce,
   partKey,
   sealAlgorithm,
-  sealObjectKey,
   unsealObjectKey,
   type SseDomain,
 } from '../engine/crypto/keys.ts';
@@ -256,8 +255,7 @@ export async function createEnvelope(request: SseRequest, bucket: string, object
       record[recordKeys.context] = canonicalContextJson(request.context).toString('base64');
     }
   }
-  const objectKey = generateObjectKey(externalKey);
-  const { iv, sealedKey } = sealObjectKey(objectKey, externalKey, domain, bucket, object);
+  const { objectKey, iv, sealedKey } = generateSealedObjectKey(externalKey, domain, bucket, object);
   record[recordKeys.iv] = iv.toString('base64');
   record[sealedKeyFieldOf(domain)] = sealedKey.toString('base64');
   // The first read after the write finds the key (as the KMS cache holds the data key after generateKey).

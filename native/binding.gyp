@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "coffer_gcm",
-      "sources": ["gcm.c", "vaes_gcm.c", "dare_open.c"],
+      "sources": ["gcm.c", "vaes_gcm.c", "dare_open.c", "sse_keys.c"],
       "defines": ["NAPI_VERSION=8", "OPENSSL_API_COMPAT=30000", "OPENSSL_NO_DEPRECATED"],
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
       # OpenSSL comes from the node executable, which exports it: resolve every symbol at load time, so a

@@ -115,6 +115,25 @@ function selfTestGcm(addonPath) {
   if (gcm.open(key, iv, aad, sealed, opened, tag) !== true || !opened.equals(plaintext)) throw new Error('round trip failed');
   tag[0] ^= 1;
   if (gcm.open(key, iv, aad, sealed, opened, tag) !== false) throw new Error('a wrong tag was accepted');
+  // The SSE key calls (native/sse_keys.c): their HMACs and seals against node:crypto's.
+  const kesOut = Buffer.concat([Buffer.alloc(48), randomBytes(28)]);
+  gcm.kesSeal(key, aad, plaintext.subarray(0, 32), kesOut);
+  const kesCipher = createCipheriv('aes-256-gcm', createHmac('sha256', key).update(kesOut.subarray(48, 64)).digest(), kesOut.subarray(64));
+  kesCipher.setAAD(aad);
+  const kesExpected = Buffer.concat([kesCipher.update(plaintext.subarray(0, 32)), kesCipher.final(), kesCipher.getAuthTag()]);
+  if (!kesOut.subarray(0, 48).equals(kesExpected)) throw new Error('kesSeal differs from node:crypto');
+  const [random, sealIv, nonce] = [randomBytes(32), randomBytes(32), randomBytes(12)];
+  const objectKey = Buffer.alloc(32);
+  const sealedKey = Buffer.alloc(64);
+  gcm.newSealedObjectKey(key, random, sealIv, nonce, 'SSE-S3DAREv2-HMAC-SHA256bucket/é', objectKey, sealedKey);
+  if (!objectKey.equals(createHmac('sha256', key).update('object-encryption-key generation').update(random).digest())) throw new Error('object key differs');
+  const header = Buffer.concat([Buffer.from([0x20, 0, 31, 0]), nonce]);
+  header[4] |= 0x80;
+  const kek = createHmac('sha256', key).update(sealIv).update('SSE-S3DAREv2-HMAC-SHA256bucket/é').digest();
+  const keyCipher = createCipheriv('aes-256-gcm', kek, header.subarray(4));
+  keyCipher.setAAD(header.subarray(0, 4));
+  const sealedExpected = Buffer.concat([header, keyCipher.update(objectKey), keyCipher.final(), keyCipher.getAuthTag()]);
+  if (!sealedKey.equals(sealedExpected)) throw new Error('sealed object key differs from node:crypto');
   return gcm.implementation === 'vaes-avx512' ? `VAES/AVX-512 on this CPU; ${gcm.openssl} elsewhere` : gcm.openssl;
 }
 

@@ -14,6 +14,8 @@
 //   implementation                             "vaes-avx512" or "openssl": which code seals and opens
 //   openBlock(...)                             read and open a block of DARE packages on libuv's thread pool
 //                                              (native/dare_open.c)
+//   newSealedObjectKey(...), kesSeal(...)      a new object's key and sealed key, a KMS data key's seal, one
+//                                              call each (native/sse_keys.c)
 //
 // On CPUs with VAES, VPCLMULQDQ and AVX-512 F/BW/VL (and an OS that saves their registers) both go through
 // native/vaes_gcm.c, 2.4x faster than Node's OpenSSL 3.0, which has no AVX-512 AES-GCM path; same bytes.
@@ -43,6 +45,7 @@
 #include "dare_open.h"
 #include "gcm_instance.h"
 #include "napi_errors.h"
+#include "sse_keys.h"
 #include "vaes_gcm.h"
 
 #include <openssl/crypto.h>
@@ -77,6 +80,8 @@ static void instance_free(napi_env env, void *data, void *hint) {
   if (instance == NULL) return;
   EVP_CIPHER_CTX_free(instance->ctx);
   EVP_CIPHER_free(instance->cipher);
+  EVP_MD_CTX_free(instance->md_ctx);
+  EVP_MD_free(instance->md);
   OPENSSL_free(instance);
 }
 
@@ -111,6 +116,14 @@ static bool get_bytes(napi_env env, napi_value value, const char *name, size_t r
   }
   out->data = data;
   out->length = length;
+  return true;
+}
+
+bool gcm_get_bytes(napi_env env, napi_value value, const char *name, size_t required, uint8_t **data, size_t *length) {
+  byte_view view;
+  if (!get_bytes(env, value, name, required, &view)) return false;
+  *data = view.data;
+  *length = view.length;
   return true;
 }
 
@@ -321,6 +334,13 @@ NAPI_MODULE_INIT() {
     throw_openssl(env, "EVP_CIPHER_CTX_new");
     return NULL;
   }
+  instance->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  instance->md_ctx = EVP_MD_CTX_new();
+  if (instance->md == NULL || instance->md_ctx == NULL) {
+    instance_free(env, instance, NULL);
+    throw_openssl(env, "fetching SHA-256");
+    return NULL;
+  }
   if (EVP_CIPHER_get_iv_length(instance->cipher) != IV_BYTES || EVP_CIPHER_get_key_length(instance->cipher) != KEY_BYTES) {
     instance_free(env, instance, NULL);
     throw_error(env, PLAIN_ERROR, "ERR_COFFER_GCM_OPENSSL", "coffer_gcm: unexpected AES-256-GCM key or IV length");
@@ -335,6 +355,8 @@ NAPI_MODULE_INIT() {
   }
   if (!export_function(env, exports, "seal", gcm_seal, instance) || !export_function(env, exports, "open", gcm_open, instance) ||
       !export_function(env, exports, "openBlock", dare_open_block, instance) ||
+      !export_function(env, exports, "newSealedObjectKey", sse_new_sealed_object_key, instance) ||
+      !export_function(env, exports, "kesSeal", sse_kes_seal, instance) ||
       !export_string(env, exports, "openssl", OpenSSL_version(OPENSSL_VERSION)) ||
       !export_string(env, exports, "implementation", instance->vaes ? "vaes-avx512" : "openssl")) {
     return NULL;

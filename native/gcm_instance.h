@@ -1,9 +1,13 @@
-// What native/gcm.c keeps per environment (main thread, each worker thread), shared with native/dare_open.c.
+// What native/gcm.c keeps per environment (main thread, each worker thread), shared with native/dare_open.c and
+// native/sse_keys.c, and gcm.c's argument reader they use too.
 
 #ifndef COFFER_GCM_INSTANCE_H
 #define COFFER_GCM_INSTANCE_H
 
+#include <node_api.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 
@@ -15,6 +19,12 @@ typedef struct {
   EVP_CIPHER *cipher;  // fetched once: an EVP_aes_256_gcm() would be fetched again on every init
   EVP_CIPHER_CTX *ctx; // holds a key only during a call, on the environment's own thread
   bool vaes;           // seal/open through vaes_gcm.c
+  EVP_MD *md;          // SHA-256 for native/sse_keys.c's HMACs, fetched once
+  EVP_MD_CTX *md_ctx;  // reused, reset after every HMAC
 } gcm_instance;
+
+// A Uint8Array argument of exactly `required` bytes (SIZE_MAX: any length); false with a TypeError or RangeError
+// thrown that names it.
+bool gcm_get_bytes(napi_env env, napi_value value, const char *name, size_t required, uint8_t **data, size_t *length);
 
 #endif

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
 
+#include "hmac_sha256.h"
 #include "napi_errors.h"
 
 #if !defined(OPENSSL_VERSION_MAJOR) || OPENSSL_VERSION_MAJOR < 3
@@ -40,7 +41,6 @@
 #endif
 
 #define DIGEST_BYTES 32
-#define BLOCK_BYTES 64
 #define PARTS_MAX 8
 // Strings up to this many UTF-8 bytes are copied onto the stack; longer ones into one malloc'd buffer.
 #define STACK_STRING_BYTES 2048
@@ -135,17 +135,6 @@ static bool get_out(napi_env env, napi_value value, uint8_t **out) {
   return true;
 }
 
-// Digest `prefix` (may be NULL) then every part into `digest`.
-static bool digest_parts(hash_instance *instance, const uint8_t *prefix, size_t prefix_bytes, const part_view *parts, size_t count, uint8_t *digest) {
-  if (EVP_DigestInit_ex2(instance->ctx, instance->md, NULL) != 1) return false;
-  if (prefix != NULL && EVP_DigestUpdate(instance->ctx, prefix, prefix_bytes) != 1) return false;
-  for (size_t i = 0; i < count; i++) {
-    if (parts[i].length > 0 && EVP_DigestUpdate(instance->ctx, parts[i].data, parts[i].length) != 1) return false;
-  }
-  unsigned int written = 0;
-  return EVP_DigestFinal_ex(instance->ctx, digest, &written) == 1 && written == DIGEST_BYTES;
-}
-
 // Reads (out, [key,] ...parts), runs the digest, frees what get_part allocated.
 static napi_value run(napi_env env, napi_callback_info info, bool keyed) {
   size_t argc = PARTS_MAX + 2;
@@ -183,28 +172,13 @@ static napi_value run(napi_env env, napi_callback_info info, bool keyed) {
   }
 
   uint8_t digest[DIGEST_BYTES];
+  hmac_part views[PARTS_MAX];
+  for (size_t i = 0; i < count; i++) views[i] = (hmac_part){parts[i].data, parts[i].length};
   if (ok && !keyed) {
-    ok = digest_parts(instance, NULL, 0, parts, count, digest);
+    ok = sha256_parts(instance->ctx, instance->md, NULL, 0, views, count, digest);
     if (!ok) throw_openssl(env, "SHA-256");
   } else if (ok) {
-    // RFC 2104: K0 = key (hashed first if longer than a block), zero-padded to the block size.
-    uint8_t pad[BLOCK_BYTES];
-    memset(pad, 0, sizeof pad);
-    if (key.length > BLOCK_BYTES) {
-      ok = digest_parts(instance, NULL, 0, &key, 1, pad);
-    } else if (key.length > 0) {
-      memcpy(pad, key.data, key.length);
-    }
-    if (ok) {
-      for (size_t i = 0; i < BLOCK_BYTES; i++) pad[i] ^= 0x36;
-      ok = digest_parts(instance, pad, BLOCK_BYTES, parts, count, digest);
-    }
-    if (ok) {
-      for (size_t i = 0; i < BLOCK_BYTES; i++) pad[i] ^= 0x36 ^ 0x5c;
-      part_view inner = {digest, DIGEST_BYTES, NULL};
-      ok = digest_parts(instance, pad, BLOCK_BYTES, &inner, 1, digest);
-    }
-    OPENSSL_cleanse(pad, sizeof pad);
+    ok = hmac_sha256(instance->ctx, instance->md, key.data, key.length, views, count, digest);
     if (!ok) throw_openssl(env, "HMAC-SHA256");
   }
   EVP_MD_CTX_reset(instance->ctx);
@@ -219,11 +193,11 @@ static napi_value run(napi_env env, napi_callback_info info, bool keyed) {
   return NULL;
 }
 
-static napi_value sha256(napi_env env, napi_callback_info info) {
+static napi_value sha256_export(napi_env env, napi_callback_info info) {
   return run(env, info, false);
 }
 
-static napi_value hmac_sha256(napi_env env, napi_callback_info info) {
+static napi_value hmac_sha256_export(napi_env env, napi_callback_info info) {
   return run(env, info, true);
 }
 
@@ -245,8 +219,8 @@ NAPI_MODULE_INIT() {
     return NULL;
   }
   napi_property_descriptor properties[] = {
-      {"sha256", NULL, sha256, NULL, NULL, NULL, napi_enumerable, instance},
-      {"hmacSha256", NULL, hmac_sha256, NULL, NULL, NULL, napi_enumerable, instance},
+      {"sha256", NULL, sha256_export, NULL, NULL, NULL, napi_enumerable, instance},
+      {"hmacSha256", NULL, hmac_sha256_export, NULL, NULL, NULL, napi_enumerable, instance},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok) return NULL;
   return exports;

@@ -29,6 +29,20 @@ export interface NativeGcm {
     fd: number, position: number, readBytes: number, buffer: Uint8Array, blockOffset: number, blockBytes: number,
     key: Uint8Array, firstSequence: number, out: Uint8Array,
   ): Promise<OpenedBlockResult>;
+  /**
+   * A new object key and its sealed form in one call (native/sse_keys.c): objectKeyOut ← HMAC-SHA256(externalKey,
+   * "object-encryption-key generation" ‖ random); sealedKeyOut ← one final DARE 2.0 package of it (header nonce
+   * `nonce`, sequence 0) under HMAC-SHA256(externalKey, iv ‖ kekTail). Same bytes as engine/crypto/keys.ts.
+   */
+  newSealedObjectKey(
+    externalKey: Uint8Array, random: Uint8Array, iv: Uint8Array, nonce: Uint8Array, kekTail: string | Uint8Array,
+    objectKeyOut: Uint8Array, sealedKeyOut: Uint8Array,
+  ): void;
+  /**
+   * The built-in KMS's AES256 seal (engine/kms/builtin.ts): out = AES-256-GCM(plaintext) ‖ tag ‖ iv ‖ nonce under
+   * HMAC-SHA256(masterKey, iv), with iv (16 bytes) and nonce (12) already at out's end; out is plaintext + 44 bytes.
+   */
+  kesSeal(masterKey: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
   /** the OpenSSL it runs on, e.g. "OpenSSL 3.0.19 27 Jan 2026" */
   readonly openssl: string;
   /**
@@ -82,3 +96,6 @@ export const nativeGcmAvailable: boolean = loaded.gcm !== undefined;
 export const nativeOpenBlock: NativeGcm['openBlock'] | undefined = typeof loaded.gcm?.openBlock === 'function' ? loaded.gcm.openBlock : undefined;
 /** For logs and reports: which AES-GCM runs DARE and why, e.g. "native (OpenSSL 3.0.19 …)". */
 export const nativeGcmStatus: string = loaded.status;
+/** The addon's one-call SSE key operations, when the addon is loaded and has them. */
+export const nativeSseKeys: Pick<NativeGcm, 'newSealedObjectKey' | 'kesSeal'> | undefined =
+  typeof loaded.gcm?.newSealedObjectKey === 'function' && typeof loaded.gcm.kesSeal === 'function' ? loaded.gcm : undefined;

@@ -8,6 +8,7 @@
 import { hmacSha256, hmacSha256Into, sha256 } from './sha256.ts';
 import { secureRandomBytes, secureRandomFill } from '../../workers/random-pool.ts';
 import { DareError, dareKeyBytes, dareNonceBytes, openPackages, randomDareNonce, sealPackages } from '../../workers/dare.ts';
+import { nativeSseKeys } from '../../workers/native-gcm.ts';
 
 export type SseDomain = 'SSE-S3' | 'SSE-KMS' | 'SSE-C';
 
@@ -135,7 +136,7 @@ const kekScratch = Buffer.alloc(objectKeyBytes);
 /** The nonce of the object-key seal in progress; sealPackages copies it into the sealed key's header. */
 const sealNonceScratch = Buffer.alloc(dareNonceBytes);
 
-/** Seal the OEK under the KEK as one final DARE v2 package with a random nonce: 64 bytes. */
+/** Seal the OEK under the KEK as one final DARE v2 package with a random nonce (unless given): 64 bytes. */
 export function sealObjectKey(
   objectKey: Buffer,
   externalKey: Buffer,
@@ -143,17 +144,65 @@ export function sealObjectKey(
   bucket: string,
   object: string,
   iv?: Buffer,
+  nonce?: Buffer,
 ): { iv: Buffer; sealedKey: Buffer } {
   assertKeyBytes('object key', objectKey);
   const sealIv = iv ?? secureRandomBytes(sealIvBytes);
   let sealedKey: Buffer;
   try {
-    sealedKey = sealPackages(deriveKekInto(kekScratch, externalKey, sealIv, domain, bucket, object), randomDareNonce(sealNonceScratch), 0, objectKey, true);
+    sealedKey = sealPackages(deriveKekInto(kekScratch, externalKey, sealIv, domain, bucket, object), nonce ?? randomDareNonce(sealNonceScratch), 0, objectKey, true);
   } finally {
     kekScratch.fill(0);
   }
   assertInvariant(sealedKey.length === sealedObjectKeyBytes, 'sealed key size');
   return { iv: sealIv, sealedKey };
+}
+
+/** The random inputs of generateSealedObjectKey, given only by tests: the OEK's randomness, the seal IV, the DARE nonce. */
+export interface ObjectKeyRandomness {
+  readonly random: Buffer;
+  readonly iv: Buffer;
+  readonly nonce: Buffer;
+}
+
+/**
+ * A new object key and its sealed form: generateObjectKey then sealObjectKey, as one native call when the
+ * addon is there (native/sse_keys.c: the two HMACs and the seal without a Buffer or a call between them, which
+ * on a busy event loop cost an SSE PUT's envelope as much as the KMS's part). Same bytes either way.
+ */
+export function generateSealedObjectKey(
+  externalKey: Buffer,
+  domain: SseDomain,
+  bucket: string,
+  object: string,
+  randomness?: ObjectKeyRandomness,
+): { objectKey: Buffer; iv: Buffer; sealedKey: Buffer } {
+  assertKeyBytes('external key', externalKey);
+  if (randomness !== undefined) {
+    assertInvariant(randomness.random.length === 32 && randomness.iv.length === sealIvBytes && randomness.nonce.length === dareNonceBytes, 'object key randomness sizes');
+  }
+  if (nativeSseKeys === undefined) {
+    const objectKey = generateObjectKey(externalKey, randomness?.random);
+    return { objectKey, ...sealObjectKey(objectKey, externalKey, domain, bucket, object, randomness?.iv, randomness?.nonce) };
+  }
+  // The IV and the sealed key are stored in the clear: pooled memory. The key gets memory of its own.
+  const iv = randomness?.iv ?? secureRandomFill(Buffer.allocUnsafe(sealIvBytes));
+  const objectKey = Buffer.allocUnsafeSlow(objectKeyBytes);
+  const sealedKey = Buffer.allocUnsafe(sealedObjectKeyBytes);
+  try {
+    nativeSseKeys.newSealedObjectKey(
+      externalKey,
+      randomness?.random ?? secureRandomFill(objectKeyRandomScratch),
+      iv,
+      randomness?.nonce ?? randomDareNonce(sealNonceScratch),
+      `${domain}${sealAlgorithm}${cleanObjectPath(bucket, object)}`, // the KEK input after the IV (deriveKek)
+      objectKey,
+      sealedKey,
+    );
+  } finally {
+    objectKeyRandomScratch.fill(0);
+  }
+  return { objectKey, iv, sealedKey };
 }
 
 /** Inverse of sealObjectKey. Any failure (wrong key, domain, path, IV; tampering) → KeyUnsealError. */

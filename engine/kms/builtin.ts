@@ -20,7 +20,7 @@ import { hchacha } from '@noble/ciphers/chacha.js';
 import { createFileExclusive, isErrnoCode, mkdirsDurable, readSmallFile } from '../drive.ts';
 import { systemDirName } from '../paths.ts';
 import { hmacSha256Into } from '../crypto/sha256.ts';
-import { nativeGcm } from '../../workers/native-gcm.ts';
+import { nativeGcm, nativeSseKeys } from '../../workers/native-gcm.ts';
 import { secureRandomBytes, secureRandomFill } from '../../workers/random-pool.ts';
 import { dataKeySizeBytes, KmsError, type DataKey, type Kms, type KmsStatus } from './kms.ts';
 
@@ -95,15 +95,19 @@ export function sealSecretKeyCiphertext(
   const out = Buffer.allocUnsafe(plaintext.length + sealOverheadBytes);
   const tagStart = plaintext.length;
   const ivStart = tagStart + tagSizeBytes;
+  if (random === undefined) {
+    secureRandomFill(out.subarray(ivStart)); // the IV and the nonce: adjacent
+  } else {
+    random.iv.copy(out, ivStart);
+    random.nonce.copy(out, ivStart + ivSizeBytes);
+  }
+  if (keyType === 'AES256' && nativeSseKeys !== undefined) {
+    // The sealing key's HMAC and the seal in one call (native/sse_keys.c); the key never reaches JS memory.
+    nativeSseKeys.kesSeal(masterKey, associatedData, plaintext, out);
+    return out;
+  }
   const iv = out.subarray(ivStart, ivStart + ivSizeBytes);
   const nonce = out.subarray(ivStart + ivSizeBytes);
-  if (random === undefined) {
-    secureRandomFill(iv);
-    secureRandomFill(nonce);
-  } else {
-    random.iv.copy(iv);
-    random.nonce.copy(nonce);
-  }
   const key = sealingKey(masterKey, keyType, iv);
   try {
     if (keyType === 'AES256' && nativeGcm !== undefined) {
