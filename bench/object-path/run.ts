@@ -1,9 +1,10 @@
-// The small-PUT path in one process, without HTTP: envelope (api/sse.ts) + engine.putObject on a single drive,
-// plain vs SSE-S3 vs SSE-C in alternating rounds. Over loopback the 4 KiB SSE PUT's extra cost drowns in the
-// client's CPU, ext4's allocator state and the other cases' round-to-round drift; here each round measures the
-// event loop's own CPU per PUT (its thread's schedstat), which is what bounds small PUTs on the server, and the
-// paired difference against plain names the encryption's share. Put the drive on tmpfs (/dev/shm) to take the
-// disk out as well.
+// The object path in one process, without HTTP: PUTs (envelope of api/sse.ts + engine.putObject) or GETs
+// (engine.openObject + the envelope's key + the plaintext read) on a single drive, plain vs SSE-S3 vs SSE-C in
+// alternating rounds. Over loopback a 4 KiB SSE request's extra cost drowns in the client's CPU, ext4's
+// allocator state and the other cases' round-to-round drift; here each round measures the event loop's own CPU
+// per request (its thread's schedstat), which is what bounds small requests on the server, and the paired
+// difference against plain names the encryption's share. Put the drive on tmpfs (/dev/shm) to take the disk
+// out as well.
 //
 // The built-in KMS behind the server's key cache and object-key cache, set up as cli/server-command.ts does.
 // After the rounds every case's last object is read back and compared, and the encrypted ones must carry their
@@ -21,39 +22,44 @@ import { CachingKms } from '../../engine/kms/cache.ts';
 import { ObjectKeyCache } from '../../engine/kms/object-key-cache.ts';
 import { createBlockCipherPool, defaultPoolThreads } from '../../workers/pool.ts';
 
-export const putPathCases = ['plain', 'sse-s3', 'sse-c'] as const;
-export type PutPathCase = (typeof putPathCases)[number];
+export const objectPathCases = ['plain', 'sse-s3', 'sse-c'] as const;
+export type ObjectPathCase = (typeof objectPathCases)[number];
+export type ObjectPathOp = 'put' | 'get';
 
-export interface PutPathOptions {
+export interface ObjectPathOptions {
+  readonly op: ObjectPathOp;
   /** a directory to create the drive in (removed afterwards); default the OS temp dir */
   readonly parentDir?: string;
-  readonly cases?: readonly PutPathCase[];
+  readonly cases?: readonly ObjectPathCase[];
   readonly rounds: number;
-  /** PUTs per case per round */
+  /** requests per case per round */
   readonly ops: number;
   readonly concurrency: number;
   readonly sizeBytes: number;
-  /** keys are reused across rounds (overwrites) when this is below `ops` × rounds; default = ops (new keys only in round 1) */
+  /**
+   * keys per case: PUTs overwrite them once `ops` × rounds exceeds it (default `ops`: new keys in the warm-up
+   * round only); GETs read them in turn after they were written (default 500)
+   */
   readonly distinctKeys?: number;
 }
 
-export interface PutPathRound {
-  readonly case: PutPathCase;
+export interface ObjectPathRound {
+  readonly case: ObjectPathCase;
   readonly round: number;
-  /** wall µs per PUT (concurrency overlaps them) */
+  /** wall µs per request (concurrency overlaps them) */
   readonly wallMicros: number;
-  /** µs of CPU per PUT on the calling thread (the event loop), from its schedstat */
+  /** µs of CPU per request on the calling thread (the event loop), from its schedstat */
   readonly mainMicros: number;
-  /** µs of process CPU per PUT, all threads */
+  /** µs of process CPU per request, all threads */
   readonly processMicros: number;
   /** of which in the kernel */
   readonly systemMicros: number;
-  /** µs of garbage collection per PUT */
+  /** µs of garbage collection per request */
   readonly gcMicros: number;
 }
 
-export interface PutPathSummary {
-  readonly case: PutPathCase;
+export interface ObjectPathSummary {
+  readonly case: ObjectPathCase;
   readonly wallMicros: number;
   readonly mainMicros: number;
   readonly processMicros: number;
@@ -64,15 +70,15 @@ export interface PutPathSummary {
   readonly pairedProcessMicros?: number;
 }
 
-export interface PutPathResult {
-  readonly options: Required<Omit<PutPathOptions, 'parentDir'>> & { readonly drive: string };
-  readonly rounds: readonly PutPathRound[];
-  readonly summary: readonly PutPathSummary[];
-  /** PUTs made per case, warm-up included */
-  readonly putsPerCase: number;
+export interface ObjectPathResult {
+  readonly options: Required<Omit<ObjectPathOptions, 'parentDir'>> & { readonly drive: string };
+  readonly rounds: readonly ObjectPathRound[];
+  readonly summary: readonly ObjectPathSummary[];
+  /** measured requests made per case, warm-up included */
+  readonly opsPerCase: number;
 }
 
-const bucket = 'put-path';
+const bucket = 'object-path';
 
 /** CPU ns of one thread of this process so far (Linux); undefined elsewhere. */
 function threadCpuNs(tid: number): number | undefined {
@@ -89,19 +95,19 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-function sseRequestOf(testCase: PutPathCase, customerKey: Buffer): SseRequest | undefined {
+function sseRequestOf(testCase: ObjectPathCase, customerKey: Buffer): SseRequest | undefined {
   if (testCase === 'sse-s3') return { type: 'SSE-S3' };
   if (testCase === 'sse-c') return { type: 'SSE-C', key: customerKey, keyMd5Base64: '' };
   return undefined;
 }
 
-export async function runPutPath(options: PutPathOptions): Promise<PutPathResult> {
-  const cases = options.cases ?? putPathCases;
-  if (!cases.includes('plain')) throw new Error('put-path: the plain case is the baseline and must run');
-  const distinctKeys = options.distinctKeys ?? options.ops;
-  const drive = mkdtempSync(path.join(options.parentDir ?? os.tmpdir(), 'coffer-put-path-'));
+export async function runObjectPath(options: ObjectPathOptions): Promise<ObjectPathResult> {
+  const cases = options.cases ?? objectPathCases;
+  if (!cases.includes('plain')) throw new Error('object-path: the plain case is the baseline and must run');
+  const distinctKeys = options.distinctKeys ?? (options.op === 'put' ? options.ops : 500);
+  const drive = mkdtempSync(path.join(options.parentDir ?? os.tmpdir(), 'coffer-object-path-'));
   const pool = createBlockCipherPool(defaultPoolThreads);
-  const kms = new CachingKms(BuiltinKms.fromMasterKey('put-path-key', randomBytes(32)), { cacheGeneratedKeys: false });
+  const kms = new CachingKms(BuiltinKms.fromMasterKey('object-path-key', randomBytes(32)), { cacheGeneratedKeys: false });
   const sse: SseSettings = { kms, objectKeys: new ObjectKeyCache(), autoEncryption: false, allowSseCOverHttp: true };
   const customerKey = randomBytes(32);
   const body = randomBytes(options.sizeBytes);
@@ -113,8 +119,8 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
   const engine = await FsEngine.open([drive], { cipherPool: pool });
   try {
     await engine.makeBucket(bucket);
-    let puts = 0;
-    const putOne = async (testCase: PutPathCase, key: string): Promise<void> => {
+    let requests = 0;
+    const putOne = async (testCase: ObjectPathCase, key: string): Promise<void> => {
       const request = sseRequestOf(testCase, customerKey);
       const envelope = request ? await createEnvelope(request, bucket, key, sse, false) : undefined;
       await engine.putObject(bucket, key, {
@@ -123,14 +129,31 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
         ...(envelope ? { encryption: dataEncryptionFor(envelope, undefined, false) } : {}),
       });
     };
-    const runRound = async (testCase: PutPathCase, round: number): Promise<PutPathRound> => {
+    const getOne = async (testCase: ObjectPathCase, key: string): Promise<void> => {
+      const reader = await engine.openObject(bucket, key);
+      try {
+        const record = reader.info.encryption;
+        const customer = testCase === 'sse-c' ? { type: 'SSE-C' as const, key: customerKey, keyMd5Base64: '' } : undefined;
+        const keyForPart = record === undefined ? undefined : keyForPartOf(record, await openEnvelope(record, bucket, key, customer, sse));
+        let readBytes = 0;
+        for await (const chunk of reader.read(0, reader.info.sizeBytes - 1, keyForPart)) readBytes += chunk.length;
+        if (readBytes !== body.length) throw new Error(`object-path: ${testCase} object ${key} read ${readBytes} bytes, not ${body.length}`);
+      } finally {
+        await reader.close();
+      }
+    };
+    const request = options.op === 'put' ? putOne : getOne;
+    if (options.op === 'get') {
+      for (const testCase of cases) for (let index = 0; index < distinctKeys; index++) await putOne(testCase, `${testCase}/${index}`);
+    }
+    const runRound = async (testCase: ObjectPathCase, round: number): Promise<ObjectPathRound> => {
       let next = 0;
       const mainStart = threadCpuNs(process.pid);
       const cpuStart = process.cpuUsage();
       const gcStart = gcMs;
       const wallStart = process.hrtime.bigint();
       const worker = async (): Promise<void> => {
-        while (next < options.ops) await putOne(testCase, `${testCase}/${next++ % distinctKeys}`);
+        while (next < options.ops) await request(testCase, `${testCase}/${next++ % distinctKeys}`);
       };
       await Promise.all(Array.from({ length: options.concurrency }, worker));
       const wallNs = Number(process.hrtime.bigint() - wallStart);
@@ -138,7 +161,7 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
       await new Promise<void>((resolve) => setImmediate(resolve));
       const cpu = process.cpuUsage(cpuStart);
       const mainEnd = threadCpuNs(process.pid);
-      puts += options.ops;
+      requests += options.ops;
       const per = (micros: number): number => micros / options.ops;
       return {
         case: testCase,
@@ -153,7 +176,7 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
 
     // Warm-up: every case once (JIT, the drive's directories, the KMS and key caches).
     for (const testCase of cases) await runRound(testCase, 0);
-    const rounds: PutPathRound[] = [];
+    const rounds: ObjectPathRound[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       // Alternate the order so that no case always runs right after the same other one.
       const order = round % 2 === 1 ? cases : [...cases].reverse();
@@ -162,9 +185,9 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
 
     for (const testCase of cases) await verifyStored(engine, sse, testCase, `${testCase}/${(options.ops - 1) % distinctKeys}`, body, customerKey);
 
-    const summary = cases.map((testCase): PutPathSummary => {
+    const summary = cases.map((testCase): ObjectPathSummary => {
       const own = rounds.filter((row) => row.case === testCase);
-      const summaryRow: PutPathSummary = {
+      const summaryRow: ObjectPathSummary = {
         case: testCase,
         wallMicros: median(own.map((row) => row.wallMicros)),
         mainMicros: median(own.map((row) => row.mainMicros)),
@@ -173,7 +196,7 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
         gcMicros: median(own.map((row) => row.gcMicros)),
       };
       if (testCase === 'plain') return summaryRow;
-      const plainOf = (round: number): PutPathRound => rounds.find((row) => row.case === 'plain' && row.round === round)!;
+      const plainOf = (round: number): ObjectPathRound => rounds.find((row) => row.case === 'plain' && row.round === round)!;
       return {
         ...summaryRow,
         pairedMainMicros: median(own.map((row) => row.mainMicros - plainOf(row.round).mainMicros)),
@@ -181,10 +204,10 @@ export async function runPutPath(options: PutPathOptions): Promise<PutPathResult
       };
     });
     return {
-      options: { cases, rounds: options.rounds, ops: options.ops, concurrency: options.concurrency, sizeBytes: options.sizeBytes, distinctKeys, drive },
+      options: { op: options.op, cases, rounds: options.rounds, ops: options.ops, concurrency: options.concurrency, sizeBytes: options.sizeBytes, distinctKeys, drive },
       rounds,
       summary,
-      putsPerCase: puts / cases.length,
+      opsPerCase: requests / cases.length,
     };
   } finally {
     gcObserver.disconnect();
@@ -201,16 +224,16 @@ async function* once(chunk: Buffer): AsyncGenerator<Buffer> {
 }
 
 /** The stored object reads back as `expected`, through its SSE record when the case encrypts. */
-async function verifyStored(engine: FsEngine, sse: SseSettings, testCase: PutPathCase, key: string, expected: Buffer, customerKey: Buffer): Promise<void> {
+async function verifyStored(engine: FsEngine, sse: SseSettings, testCase: ObjectPathCase, key: string, expected: Buffer, customerKey: Buffer): Promise<void> {
   const reader = await engine.openObject(bucket, key);
   try {
     const record = reader.info.encryption;
-    if ((record !== undefined) !== (testCase !== 'plain')) throw new Error(`put-path: ${testCase} object ${key} is ${record ? '' : 'not '}encrypted`);
+    if ((record !== undefined) !== (testCase !== 'plain')) throw new Error(`object-path: ${testCase} object ${key} is ${record ? '' : 'not '}encrypted`);
     const customer = testCase === 'sse-c' ? { type: 'SSE-C' as const, key: customerKey, keyMd5Base64: '' } : undefined;
     const keyForPart = record === undefined ? undefined : keyForPartOf(record, await openEnvelope(record, bucket, key, customer, sse));
     const chunks: Buffer[] = [];
     for await (const chunk of reader.read(0, expected.length - 1, keyForPart)) chunks.push(Buffer.from(chunk));
-    if (!Buffer.concat(chunks).equals(expected)) throw new Error(`put-path: ${testCase} object ${key} read back different bytes`);
+    if (!Buffer.concat(chunks).equals(expected)) throw new Error(`object-path: ${testCase} object ${key} read back different bytes`);
   } finally {
     await reader.close();
   }
