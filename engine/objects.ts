@@ -268,21 +268,17 @@ export async function commitObject(drive: Drive, input: CommitInput): Promise<st
     await fsyncDir(objectDir);
 
     const garbage: string[] = [];
-    const retire = async (name: string): Promise<void> => {
-      const trashPath = await drive.moveToTrash(path.join(objectDir, name));
-      if (trashPath !== undefined) garbage.push(trashPath);
-    };
     const previousVersion = previous?.versions[0];
     if (previousVersion !== undefined) {
       if (previousVersion.dataDir !== undefined && dataDirName(previousVersion.dataDir) !== newDataDirName) {
-        await retire(dataDirName(previousVersion.dataDir));
+        await retireDataDir(drive, objectDir, dataDirName(previousVersion.dataDir), garbage);
       }
     } else if (!createdObjectDir) {
       // No (readable) previous version: any data dir here other than ours is an orphan, e.g. of a commit that
       // crashed between its two renames. (With a previous version, or in a dir we just created, this readdir
       // is skipped: an object dir can also be a prefix with many children.)
       for (const name of await fs.readdir(objectDir)) {
-        if (name !== newDataDirName && dataDirNamePattern.test(name)) await retire(name);
+        if (name !== newDataDirName && dataDirNamePattern.test(name)) await retireDataDir(drive, objectDir, name, garbage);
       }
     }
     return garbage;
@@ -290,6 +286,12 @@ export async function commitObject(drive: Drive, input: CommitInput): Promise<st
     // The caller cleans up freshMetaPath after a failure; a recycled file that never got into place goes back.
     if (!published && stagedMetaPath !== freshMetaPath) drive.metaRecycler.retire(stagedMetaPath);
   }
+}
+
+/** Move a replaced or orphaned data dir into tmp/, onto `garbage` for removal after the locks are released. */
+async function retireDataDir(drive: Drive, objectDir: string, name: string, garbage: string[]): Promise<void> {
+  const trashPath = await drive.moveToTrash(path.join(objectDir, name));
+  if (trashPath !== undefined) garbage.push(trashPath);
 }
 
 /**

@@ -79,16 +79,6 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
   const md5 = computeMd5 && digestPool === undefined ? createHash('md5') : undefined;
   let writer: StagedFileWriter | undefined;
 
-  const openWriter = async (): Promise<StagedFileWriter> => {
-    const opened = await StagedFileWriter.create(options.baseDir, options.filePath, digestPool?.createDigest());
-    try {
-      if (headBytes > 0) await opened.write(head!.subarray(0, headBytes));
-    } catch (error) {
-      await opened.abort();
-      throw error;
-    }
-    return opened;
-  };
 
   try {
     for await (const chunk of options.body) {
@@ -100,7 +90,7 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
         headBytes += chunk.length;
         continue;
       }
-      writer ??= await openWriter();
+      writer ??= await openStagedWriter(options, digestPool, head?.subarray(0, headBytes));
       // Awaiting the write before pulling more input is the backpressure.
       await writer.write(chunk);
     }
@@ -110,10 +100,25 @@ export async function stageBody(options: StageBodyOptions): Promise<StagedBody> 
       const md5Hex = md5 ? md5.digest('hex') : computeMd5 ? createHash('md5').update(inlineData).digest('hex') : '';
       return { md5Hex, sizeBytes: totalBytes, inlineData };
     }
-    writer ??= await openWriter();
+    writer ??= await openStagedWriter(options, digestPool, head?.subarray(0, headBytes));
     const written = await writer.finish();
     return { md5Hex: md5?.digest('hex') ?? written.md5Hex ?? '', sizeBytes: totalBytes };
   } finally {
     await writer?.abort();
   }
+}
+
+/**
+ * The file a body too big to inline goes to, with what was held in memory so far written first. A function
+ * of its own rather than a closure in stageBody: tsx names each closure it creates (~0.5 µs per small PUT).
+ */
+async function openStagedWriter(options: StageBodyOptions, digestPool: BlockCipherPool | undefined, held: Buffer | undefined): Promise<StagedFileWriter> {
+  const opened = await StagedFileWriter.create(options.baseDir, options.filePath, digestPool?.createDigest());
+  try {
+    if (held !== undefined && held.length > 0) await opened.write(held);
+  } catch (error) {
+    await opened.abort();
+    throw error;
+  }
+  return opened;
 }
