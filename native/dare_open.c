@@ -159,6 +159,17 @@ static void read_block(open_job *job) {
   job->got_bytes = got;
 }
 
+// An OpenSSL call failed on the pool thread: keep its reason for the completion (which throws on the event
+// loop), and empty this thread's error queue.
+static void record_openssl_failure(open_job *job, const char *what) {
+  unsigned long error = ERR_peek_last_error();
+  char reason[256] = "no OpenSSL error queued";
+  if (error != 0) ERR_error_string_n(error, reason, sizeof reason);
+  ERR_clear_error();
+  snprintf(job->openssl_failure, sizeof job->openssl_failure, "coffer_gcm: %s: %s", what, reason);
+  job->outcome = OUTCOME_OPENSSL_FAILED;
+}
+
 // workers/dare.ts's openPackagesInto over the block, in the same order of checks. Returns the DARE reason of
 // a failure, or NULL (and sets the outcome for the failures that are not DARE's).
 static const char *open_packages(open_job *job, job_cipher *cipher) {
@@ -206,12 +217,7 @@ static const char *open_packages(open_job *job, job_cipher *cipher) {
     int authentic = cipher_open(cipher, iv, package, 4, package + HEADER_BYTES, job->out + written, payload_bytes,
                                 package + HEADER_BYTES + payload_bytes);
     if (authentic < 0) {
-      unsigned long error = ERR_peek_last_error();
-      char reason[256] = "no OpenSSL error queued";
-      if (error != 0) ERR_error_string_n(error, reason, sizeof reason);
-      ERR_clear_error();
-      snprintf(job->openssl_failure, sizeof job->openssl_failure, "coffer_gcm: openBlock failed: %s", reason);
-      job->outcome = OUTCOME_OPENSSL_FAILED;
+      record_openssl_failure(job, "openBlock failed");
       return NULL;
     }
     if (authentic == 0) return "authentication failed";
@@ -241,12 +247,7 @@ static void job_execute(napi_env env, void *data) {
   }
   job_cipher cipher;
   if (!cipher_begin(job, &cipher)) {
-    unsigned long error = ERR_peek_last_error();
-    char reason[256] = "no OpenSSL error queued";
-    if (error != 0) ERR_error_string_n(error, reason, sizeof reason);
-    ERR_clear_error();
-    snprintf(job->openssl_failure, sizeof job->openssl_failure, "coffer_gcm: openBlock could not set up the cipher: %s", reason);
-    job->outcome = OUTCOME_OPENSSL_FAILED;
+    record_openssl_failure(job, "openBlock could not set up the cipher");
     if (cipher.ctx != NULL) EVP_CIPHER_CTX_free(cipher.ctx);
     OPENSSL_cleanse(job->key, sizeof job->key);
     return;

@@ -208,27 +208,28 @@ static bool use_vaes(const gcm_instance *instance, const gcm_arguments *args) {
   return instance->vaes && (uint64_t)args->src.length <= VAES_MESSAGE_BYTES_MAX;
 }
 
-static napi_value gcm_seal(napi_env env, napi_callback_info info) {
-  gcm_arguments args;
-  gcm_instance *instance = get_arguments(env, info, &args);
-  if (instance == NULL) return NULL;
-  if (use_vaes(instance, &args)) {
-    vaes_gcm_key key; // round keys and powers of H, wiped before returning
+const char *gcm_seal_into(const gcm_instance *instance, const uint8_t *key, const uint8_t *iv, const uint8_t *aad, size_t aad_bytes,
+                          const uint8_t *src, uint8_t *dst, size_t length, uint8_t *tag) {
+  if (instance->vaes && (uint64_t)length <= VAES_MESSAGE_BYTES_MAX) {
+    vaes_gcm_key schedule; // round keys and powers of H, wiped before returning
     uint8_t none[1];
-    vaes_gcm_init(&key, args.key.data);
-    vaes_gcm_seal(&key, args.iv.data, or_empty(args.aad.data), args.aad.length, or_empty(args.src.data),
-                  args.dst.data != NULL ? args.dst.data : none, args.src.length, args.tag.data);
-    vaes_gcm_clear(&key);
-    return NULL; // undefined
+    vaes_gcm_init(&schedule, key);
+    vaes_gcm_seal(&schedule, iv, or_empty(aad), aad_bytes, or_empty(src), dst != NULL ? dst : none, length, tag);
+    vaes_gcm_clear(&schedule);
+    return NULL;
   }
   EVP_CIPHER_CTX *ctx = instance->ctx;
-  const char *failed = NULL;
+  const char *failed = "EVP_CipherInit_ex2";
   uint8_t tail[16];
   int tail_bytes = 0;
-  bool ok = begin(ctx, instance->cipher, &args, 1, &failed);
+  bool ok = EVP_CipherInit_ex2(ctx, instance->cipher, key, iv, 1, NULL) == 1;
+  if (ok && aad_bytes > 0) {
+    failed = "EVP_CipherUpdate (aad)";
+    ok = update(ctx, NULL, aad, aad_bytes);
+  }
   if (ok) {
     failed = "EVP_CipherUpdate";
-    ok = update(ctx, args.dst.data, args.src.data, args.src.length);
+    ok = update(ctx, dst, src, length);
   }
   if (ok) {
     failed = "EVP_CipherFinal_ex";
@@ -236,16 +237,24 @@ static napi_value gcm_seal(napi_env env, napi_callback_info info) {
   }
   if (ok) {
     failed = "EVP_CTRL_AEAD_GET_TAG";
-    ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_BYTES, args.tag.data) == 1;
+    ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_BYTES, tag) == 1;
   }
-  bool reset = EVP_CIPHER_CTX_reset(ctx) == 1;
+  bool reset = EVP_CIPHER_CTX_reset(ctx) == 1; // frees the key schedule
   if (ok && !reset) failed = "EVP_CIPHER_CTX_reset";
-  if (!ok || !reset) {
+  return ok && reset ? NULL : failed;
+}
+
+static napi_value gcm_seal(napi_env env, napi_callback_info info) {
+  gcm_arguments args;
+  gcm_instance *instance = get_arguments(env, info, &args);
+  if (instance == NULL) return NULL;
+  const char *failed = gcm_seal_into(instance, args.key.data, args.iv.data, args.aad.data, args.aad.length, args.src.data,
+                                     args.dst.data, args.src.length, args.tag.data);
+  if (failed != NULL) {
     // Never hand out a half-made ciphertext or a stale tag.
     if (args.dst.length > 0) OPENSSL_cleanse(args.dst.data, args.dst.length);
     OPENSSL_cleanse(args.tag.data, TAG_BYTES);
     throw_openssl(env, failed);
-    return NULL;
   }
   return NULL; // undefined
 }

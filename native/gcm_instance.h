@@ -27,4 +27,9 @@ typedef struct {
 // thrown that names it.
 bool gcm_get_bytes(napi_env env, napi_value value, const char *name, size_t required, uint8_t **data, size_t *length);
 
+// AES-256-GCM seal of `length` bytes of src into dst (dst is src or disjoint from it) and the tag, through
+// vaes_gcm.c or OpenSSL as the instance chose; NULL, or the OpenSSL step that failed (its reason left queued).
+const char *gcm_seal_into(const gcm_instance *instance, const uint8_t *key, const uint8_t *iv, const uint8_t *aad, size_t aad_bytes,
+                          const uint8_t *src, uint8_t *dst, size_t length, uint8_t *tag);
+
 #endif

@@ -36,7 +36,6 @@
 #include "hmac_sha256.h"
 #include "napi_errors.h"
 #include "sse_keys.h"
-#include "vaes_gcm.h"
 
 #define KEY_BYTES 32
 #define DARE_HEADER_BYTES 16
@@ -54,31 +53,6 @@ static const char object_key_label[] = "object-encryption-key generation";
 
 static void throw_openssl(napi_env env, const char *what) {
   throw_openssl_failure(env, "ERR_COFFER_GCM_OPENSSL", "coffer_gcm", what);
-}
-
-// One AES-256-GCM seal with the instance's implementation; false on an OpenSSL failure.
-static bool seal_once(const gcm_instance *instance, const uint8_t key[KEY_BYTES], const uint8_t iv[GCM_IV_BYTES], const uint8_t *aad,
-                      size_t aad_bytes, const uint8_t *src, uint8_t *dst, size_t length, uint8_t tag[GCM_TAG_BYTES]) {
-  if (instance->vaes) {
-    static const uint8_t empty[1] = {0};
-    uint8_t none[1];
-    vaes_gcm_key schedule;
-    vaes_gcm_init(&schedule, key);
-    vaes_gcm_seal(&schedule, iv, aad_bytes > 0 ? aad : empty, aad_bytes, length > 0 ? src : empty, length > 0 ? dst : none, length, tag);
-    vaes_gcm_clear(&schedule);
-    return true;
-  }
-  // These inputs are small (a key, a KMS data key): int lengths cannot overflow.
-  EVP_CIPHER_CTX *ctx = instance->ctx;
-  int written = 0;
-  uint8_t tail[16];
-  bool ok = EVP_CipherInit_ex2(ctx, instance->cipher, key, iv, 1, NULL) == 1 &&
-            (aad_bytes == 0 || EVP_CipherUpdate(ctx, NULL, &written, aad, (int)aad_bytes) == 1) &&
-            (length == 0 || (EVP_CipherUpdate(ctx, dst, &written, src, (int)length) == 1 && (size_t)written == length)) &&
-            EVP_CipherFinal_ex(ctx, tail, &written) == 1 && written == 0 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, GCM_TAG_BYTES, tag) == 1;
-  bool reset = EVP_CIPHER_CTX_reset(ctx) == 1; // frees the key schedule
-  return ok && reset;
 }
 
 static bool overlaps(const uint8_t *a, size_t a_bytes, const uint8_t *b, size_t b_bytes) {
@@ -176,9 +150,8 @@ napi_value sse_new_sealed_object_key(napi_env env, napi_callback_info info) {
     package[3] = 0;
     memcpy(package + 4, nonce, DARE_NONCE_BYTES);
     package[4] |= DARE_FINAL_FLAG;
-    if (!seal_once(instance, kek, package + 4, package, 4, oek, package + DARE_HEADER_BYTES, KEY_BYTES, package + DARE_HEADER_BYTES + KEY_BYTES)) {
-      failed = "AES-256-GCM (object key seal)";
-    } else {
+    failed = gcm_seal_into(instance, kek, package + 4, package, 4, oek, package + DARE_HEADER_BYTES, KEY_BYTES, package + DARE_HEADER_BYTES + KEY_BYTES);
+    if (failed == NULL) {
       memcpy(sealed, package, SEALED_KEY_BYTES);
       memcpy(object_key, oek, KEY_BYTES);
     }
@@ -218,8 +191,8 @@ napi_value sse_kes_seal(napi_env env, napi_callback_info info) {
   const char *failed = NULL;
   if (!hmac_sha256(instance->md_ctx, instance->md, master_key, KEY_BYTES, &derivation, 1, key)) {
     failed = "HMAC-SHA256 (sealing key)";
-  } else if (!seal_once(instance, key, nonce, aad, aad_bytes, plaintext, out, plaintext_bytes, out + plaintext_bytes)) {
-    failed = "AES-256-GCM (KMS seal)";
+  } else {
+    failed = gcm_seal_into(instance, key, nonce, aad, aad_bytes, plaintext, out, plaintext_bytes, out + plaintext_bytes);
   }
   OPENSSL_cleanse(key, sizeof key);
   if (failed != NULL) {

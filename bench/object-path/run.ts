@@ -130,17 +130,11 @@ export async function runObjectPath(options: ObjectPathOptions): Promise<ObjectP
       });
     };
     const getOne = async (testCase: ObjectPathCase, key: string): Promise<void> => {
-      const reader = await engine.openObject(bucket, key);
-      try {
-        const record = reader.info.encryption;
-        const customer = testCase === 'sse-c' ? { type: 'SSE-C' as const, key: customerKey, keyMd5Base64: '' } : undefined;
-        const keyForPart = record === undefined ? undefined : keyForPartOf(record, await openEnvelope(record, bucket, key, customer, sse));
-        let readBytes = 0;
-        for await (const chunk of reader.read(0, reader.info.sizeBytes - 1, keyForPart)) readBytes += chunk.length;
-        if (readBytes !== body.length) throw new Error(`object-path: ${testCase} object ${key} read ${readBytes} bytes, not ${body.length}`);
-      } finally {
-        await reader.close();
-      }
+      let readBytes = 0;
+      await readStored(engine, sse, testCase, key, customerKey, (chunk) => {
+        readBytes += chunk.length;
+      });
+      if (readBytes !== body.length) throw new Error(`object-path: ${testCase} object ${key} read ${readBytes} bytes, not ${body.length}`);
     };
     const request = options.op === 'put' ? putOne : getOne;
     if (options.op === 'get') {
@@ -223,18 +217,26 @@ async function* once(chunk: Buffer): AsyncGenerator<Buffer> {
   yield chunk;
 }
 
-/** The stored object reads back as `expected`, through its SSE record when the case encrypts. */
-async function verifyStored(engine: FsEngine, sse: SseSettings, testCase: ObjectPathCase, key: string, expected: Buffer, customerKey: Buffer): Promise<void> {
+/**
+ * Read a stored object whole through its SSE record (the way a GET does), handing each chunk to `onChunk`
+ * (valid until the next); the record must be there exactly when the case encrypts.
+ */
+async function readStored(engine: FsEngine, sse: SseSettings, testCase: ObjectPathCase, key: string, customerKey: Buffer, onChunk: (chunk: Buffer) => void): Promise<void> {
   const reader = await engine.openObject(bucket, key);
   try {
     const record = reader.info.encryption;
     if ((record !== undefined) !== (testCase !== 'plain')) throw new Error(`object-path: ${testCase} object ${key} is ${record ? '' : 'not '}encrypted`);
     const customer = testCase === 'sse-c' ? { type: 'SSE-C' as const, key: customerKey, keyMd5Base64: '' } : undefined;
     const keyForPart = record === undefined ? undefined : keyForPartOf(record, await openEnvelope(record, bucket, key, customer, sse));
-    const chunks: Buffer[] = [];
-    for await (const chunk of reader.read(0, expected.length - 1, keyForPart)) chunks.push(Buffer.from(chunk));
-    if (!Buffer.concat(chunks).equals(expected)) throw new Error(`object-path: ${testCase} object ${key} read back different bytes`);
+    for await (const chunk of reader.read(0, reader.info.sizeBytes - 1, keyForPart)) onChunk(chunk);
   } finally {
     await reader.close();
   }
+}
+
+/** The stored object reads back as `expected`. */
+async function verifyStored(engine: FsEngine, sse: SseSettings, testCase: ObjectPathCase, key: string, expected: Buffer, customerKey: Buffer): Promise<void> {
+  const chunks: Buffer[] = [];
+  await readStored(engine, sse, testCase, key, customerKey, (chunk) => chunks.push(Buffer.from(chunk)));
+  if (!Buffer.concat(chunks).equals(expected)) throw new Error(`object-path: ${testCase} object ${key} read back different bytes`);
 }
